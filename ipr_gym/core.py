@@ -30,11 +30,11 @@ import copy
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import gymnasium as gym
 
-TaskId = Union[int, str]
+TaskId = int | str
 
 _SAMPLE_CHARS = string.ascii_letters + string.digits + string.punctuation + " "
 
@@ -74,10 +74,11 @@ class Snapshot:
     """A point of an episode: enough to continue it anywhere.
 
     ``task`` and ``actions`` alone define the point (replaying them from a reset reaches it);
-    ``state`` optionally carries an engine-specific copy of the state so that ``restore`` need
-    not replay. ``observation`` and ``info`` are what the env returned at that point. ``ended`` says
-    whether the episode was over there. ``env`` names the env class and the options that change its behaviour, so a snapshot is never
-    restored into an env that would play differently. Treat every field as read-only.
+    ``state`` optionally carries an engine-specific copy of the state so that ``restore``
+    need not replay. ``observation`` and ``info`` are what the env returned at that point and
+    ``ended`` says whether the episode was over there. ``env`` names the env class and the
+    options that change its behaviour, so a snapshot is never restored into an env that
+    would play differently. Treat every field as read-only.
     """
 
     env: str
@@ -111,7 +112,7 @@ class EpisodeError(RuntimeError):
 class TextEnv(gym.Env[str, str]):
     """Base class of all ipr_gym environments; see the module docstring for the contract."""
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}  # noqa: RUF012 - gymnasium's own type
 
     def __init__(
         self,
@@ -169,6 +170,13 @@ class TextEnv(gym.Env[str, str]):
     def _load_state(self, task: TaskId, state: Any) -> None:
         """Put the game in ``state``, which ``_save_state`` returned during ``task``."""
         raise NotImplementedError
+
+    def expert_actions(self, task: TaskId) -> list[str]:
+        """An expert's actions for ``task`` (a walkthrough, an oracle, a recorded episode).
+
+        Raises ``NotImplementedError`` where the env has no expert.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no expert")
 
     def fingerprint(self) -> str:
         """Names this env's behaviour: its class and every option that changes transcripts."""
@@ -309,10 +317,10 @@ def restore(env: gym.Env, snap: Snapshot) -> tuple[str, dict[str, Any]]:
     must read ``snap.step`` after a restore, or truncation would come at the wrong step.
     """
     result = find_text_env(env).restore(snap)
-    layer = env
+    layer: gym.Env = env
     while isinstance(layer, gym.Wrapper):
         if isinstance(layer, gym.wrappers.TimeLimit):
-            layer._elapsed_steps = snap.step
+            layer._elapsed_steps = snap.step  # type: ignore[assignment]
         if isinstance(layer, gym.wrappers.OrderEnforcing):
             layer._has_reset = True
         layer = layer.env

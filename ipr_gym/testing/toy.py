@@ -138,3 +138,29 @@ class ToyEnv(TextEnv):
         self._layout = LAYOUTS[str(task)]
         self.room, self.inventory, self.unlocked = room, inventory, unlocked
         self.placed = dict(placed)
+
+    def expert_actions(self, task: TaskId) -> list[str]:
+        """The shortest winning action list, found by breadth-first search over states."""
+        start = type(self)(split=self.split, max_episode_steps=None)
+        start.reset(options={"task": task})
+        frontier: list[tuple[Any, list[str]]] = [(start._save_state(), [])]
+        seen = {frontier[0][0]}
+        while frontier:
+            next_frontier = []
+            for state, path in frontier:
+                for action in self._actions_from(start, task, state):
+                    start._load_state(task, state)
+                    result = start._act(action)
+                    if result.won:
+                        return [*path, action]
+                    after = start._save_state()
+                    if after not in seen:
+                        seen.add(after)
+                        next_frontier.append((after, [*path, action]))
+            frontier = next_frontier
+        raise ValueError(f"task {task!r} cannot be won")
+
+    @staticmethod
+    def _actions_from(env: ToyEnv, task: TaskId, state: Any) -> list[str]:
+        env._load_state(task, state)
+        return [a for a in env._valid_actions() if a not in ("look", "inventory")]

@@ -5,8 +5,8 @@ import toy_variants
 
 from ipr_gym.testing.conformance import (
     ConformanceError,
-    check_conformance,
     Walk,
+    check_conformance,
     check_determinism,
     check_malformed_actions,
     check_snapshot_restore,

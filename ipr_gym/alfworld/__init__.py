@@ -1,0 +1,1 @@
+"""ipr/ALFWorld-v0 (issue #3)."""

@@ -1,0 +1,64 @@
+"""``ipr-gym``: manage datasets and list the registered environments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ipr_gym.data import DATASETS, InstallError, data_root, data_status, download, install_from
+from ipr_gym.data.datasets import resolve_names
+from ipr_gym.data.status import format_status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ipr-gym", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    data = commands.add_parser("data", help="install, download and inspect datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    names = [*sorted(DATASETS), "all"]
+
+    status = data_commands.add_parser("status", help="what is installed, with counts")
+    install = data_commands.add_parser("install", help="install from a local copy")
+    install.add_argument("name", choices=names)
+    install.add_argument("--from", dest="source", required=True, help="e.g. ../shared/data")
+    fetch = data_commands.add_parser("download", help="download from the public homes")
+    fetch.add_argument("name", choices=names)
+    fetch.add_argument("--mirror", help="base URL laid out like a local copy")
+    for sub in (status, install, fetch):
+        sub.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
+
+    commands.add_parser("envs", help="list the registered environment ids")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "envs":
+        import gymnasium as gym
+
+        import ipr_gym  # noqa: F401 - registers the ids
+
+        for env_id in sorted(k for k in gym.registry if k.startswith("ipr/")):
+            print(env_id)
+        return 0
+    root = data_root(args.data_dir)
+    if args.data_command == "status":
+        print(format_status(data_status(root), root))
+        return 0
+    try:
+        for name in resolve_names(args.name):
+            if args.data_command == "install":
+                report = install_from(name, args.source, root)
+            else:
+                report = download(name, root, mirror=args.mirror)
+            counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+            print(f"{name}: {report.action} in {report.path} ({counts})")
+    except InstallError as error:
+        print(f"ipr-gym: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

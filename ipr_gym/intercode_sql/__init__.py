@@ -1,0 +1,1 @@
+"""ipr/InterCodeSQL-v0 (issue #4)."""

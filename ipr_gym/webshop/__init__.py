@@ -1,0 +1,1 @@
+"""ipr/WebShop-v0 (issue #5)."""

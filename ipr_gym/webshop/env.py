@@ -1,0 +1,14 @@
+"""ipr/WebShop-v0: registered now so the id is stable; the engine lands with issue #5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ipr_gym.core import TextEnv
+
+
+class WebShopEnv(TextEnv):
+    def __init__(self, **kwargs: Any):
+        raise NotImplementedError(
+            "ipr/WebShop-v0 is registered but its engine has not landed yet (issue #5)"
+        )

@@ -1,0 +1,38 @@
+"""Shared fixtures: the real data in ../shared/data and an installed copy of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ipr_gym.data import data_status, install_from
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    path = Path(os.environ.get("IPR_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not (path / "README.md").is_file():
+        pytest.fail(f"the real data is not at {path}; set IPR_SHARED_DATA to ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only local copy of every dataset (never copied into the repo)."""
+    return _shared_data()
+
+
+@pytest.fixture(scope="session")
+def installed_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with every dataset installed: $IPR_GYM_DATA if complete, else a
+    fresh install from the shared copy."""
+    given = os.environ.get("IPR_GYM_DATA")
+    if given and all(s.state == "installed" for s in data_status(given)):
+        return Path(given)
+    root = tmp_path_factory.mktemp("ipr-data")
+    for name in ("alfworld", "intercode", "webshop"):
+        install_from(name, _shared_data(), root)
+    return root

@@ -1,0 +1,40 @@
+"""The three ids are registered on import, lazily, and gym.make returns the env itself."""
+
+import subprocess
+import sys
+
+import gymnasium as gym
+import pytest
+
+import ipr_gym
+
+IDS = ["ipr/WebShop-v0", "ipr/InterCodeSQL-v0", "ipr/ALFWorld-v0"]
+
+
+def test_import_registers_the_three_ids_in_a_fresh_interpreter():
+    code = (
+        "import sys, gymnasium as gym, ipr_gym; "
+        "print([k for k in gym.registry if k.startswith('ipr/')]); "
+        "print(any(m.startswith('ipr_gym.webshop') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [str(IDS), "False"]
+
+
+def test_specs_hand_back_the_bare_env_with_ipr_step_limits():
+    limits = {i: gym.spec(i).kwargs["max_episode_steps"] for i in IDS}
+    assert limits == {"ipr/WebShop-v0": 10, "ipr/InterCodeSQL-v0": 10, "ipr/ALFWorld-v0": 20}
+    for env_id in IDS:
+        spec = gym.spec(env_id)
+        assert spec.order_enforce is False and spec.disable_env_checker is True
+
+
+def test_registering_twice_is_harmless():
+    ipr_gym.register_environments()
+    assert sum(k.startswith("ipr/") for k in gym.registry) == 3
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_envs_not_landed_yet_say_so(env_id):
+    with pytest.raises(NotImplementedError, match="has not landed yet"):
+        gym.make(env_id)
