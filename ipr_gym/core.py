@@ -27,6 +27,7 @@ snapshots the same way.
 from __future__ import annotations
 
 import copy
+import os
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,23 @@ class Transition:
     invalid: bool = False
 
 
+class ProcessLocal:
+    """A snapshot payload that only its own engine, in its own process, can load (a state
+    id inside a C library, say). It pickles to an empty handle, so a snapshot sent to
+    another process restores there by replaying its actions."""
+
+    def __init__(self, owner: object = None, payload: Any = None):
+        self._owner = None if owner is None else id(owner)
+        self._pid = os.getpid()
+        self.payload = payload
+
+    def usable_by(self, engine: object) -> bool:
+        return self.payload is not None and self._owner == id(engine) and self._pid == os.getpid()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ProcessLocal, ())
+
+
 class EpisodeError(RuntimeError):
     """``step`` called with no episode running (before ``reset`` or after the episode ended)."""
 
@@ -167,9 +185,17 @@ class TextEnv(gym.Env[str, str]):
         """An immutable, picklable copy of the game state, or None to restore by replay."""
         return None
 
-    def _load_state(self, task: TaskId, state: Any) -> None:
-        """Put the game in ``state``, which ``_save_state`` returned during ``task``."""
+    def _load_state(self, task: TaskId, state: Any) -> bool:
+        """Put the game in ``state``, which ``_save_state`` returned during ``task``.
+
+        Returns False when the state cannot be used here (say it belongs to an engine of
+        another process); ``restore`` then replays the snapshot's actions instead.
+        """
         raise NotImplementedError
+
+    def _options(self) -> dict[str, Any]:
+        """Constructor options besides the split that change what the env returns."""
+        return {}
 
     def expert_actions(self, task: TaskId) -> list[str]:
         """An expert's actions for ``task`` (a walkthrough, an oracle, a recorded episode).
@@ -181,7 +207,8 @@ class TextEnv(gym.Env[str, str]):
     def fingerprint(self) -> str:
         """Names this env's behaviour: its class and every option that changes transcripts."""
         cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}(split={self.split!r})"
+        options = "".join(f", {k}={v!r}" for k, v in self._options().items())
+        return f"{cls.__module__}.{cls.__qualname__}(split={self.split!r}{options})"
 
     # ----------------------------------------------------------------- gymnasium API
     def reset(
@@ -248,12 +275,11 @@ class TextEnv(gym.Env[str, str]):
                 f"this env ({self.fingerprint()})"
             )
         self._check_task(snapshot.task)
-        if snapshot.state is None:
+        if snapshot.state is None or not self._load_state(snapshot.task, snapshot.state):
             self._start(snapshot.task)
             for action in snapshot.actions:
                 self.step(action)
         else:
-            self._load_state(snapshot.task, snapshot.state)
             self._task = snapshot.task
             self._actions = list(snapshot.actions)
             self._last = (snapshot.observation, copy.deepcopy(snapshot.info))
@@ -329,6 +355,7 @@ def restore(env: gym.Env, snap: Snapshot) -> tuple[str, dict[str, Any]]:
 
 __all__ = [
     "EpisodeError",
+    "ProcessLocal",
     "Snapshot",
     "TaskId",
     "TextEnv",

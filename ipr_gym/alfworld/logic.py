@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from collections.abc import Mapping as TypingMapping
 from dataclasses import dataclass
+from typing import Any
 
 from ipr_gym.alfworld.pddl import (
     ActionSchema,
@@ -39,6 +41,8 @@ from ipr_gym.alfworld.pddl import (
 )
 
 Fact = tuple[str, tuple[str, ...]]
+_OBJECT = frozenset({"object"})
+_MISSING: Any = object()
 Literal = tuple[bool, Atom]
 
 
@@ -98,35 +102,71 @@ def _rename(formula: Formula, names: dict[str, str]) -> Formula:
 
 
 @dataclass(frozen=True)
-class Branch:
-    """One disjunct of an action's precondition, with a static join order."""
+class JoinStep:
+    """Match one positive literal: look facts up by one argument, check the others."""
 
-    action: ActionSchema
+    predicate: str
+    static: bool  # no action changes this predicate
+    key: tuple[int, str, bool] | None  # (position, variable or constant, is_variable)
+    checks: tuple[tuple[int, str, bool], ...]  # must equal a bound variable / a constant
+    binds: tuple[tuple[int, str], ...]  # variables first bound here
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One disjunct of a precondition (or of the goal), compiled into a join plan."""
+
+    action: ActionSchema | None
     params: tuple[tuple[str, str], ...]  # schema params then existential ones
-    positives: tuple[Atom, ...]  # in join order
+    positives: tuple[Atom, ...]
     negatives: tuple[Atom, ...]
+    steps: tuple[JoinStep, ...]
     unbound: tuple[tuple[str, str], ...]  # params no positive literal binds
 
 
-def _plan(action: ActionSchema, extra: list, literals: list[Literal]) -> Branch:
-    params = tuple(action.params) + tuple(extra)
-    positives = [atom for positive, atom in literals if positive]
+def _plan(
+    action: ActionSchema | None,
+    extra: list,
+    literals: list[Literal],
+    sizes: dict[str, int],
+    dynamic: set[str],
+) -> Branch:
+    """Order the positive literals cheapest first (by fact counts of the initial state, an
+    argument already bound dividing the cost) and compile each into a ``JoinStep``."""
+    params = (tuple(action.params) if action else ()) + tuple(extra)
+    positives = [atom for positive, atom in literals if positive and atom.predicate != "="]
+    if any(positive and atom.predicate == "=" for positive, atom in literals):
+        raise NotImplementedError("positive equality is not used by ALFWorld")
     negatives = tuple(atom for positive, atom in literals if not positive)
-    ordered: list[Atom] = []
+    remaining = list(positives)
     bound: set[str] = set()
-    while positives:
-        # most bound arguments first, then the fewest free ones
-        def score(atom: Atom) -> tuple[int, int]:
-            free = sum(1 for a in atom.args if a.startswith("?") and a not in bound)
-            fixed = len(atom.args) - free
-            return (-fixed, free)
+    steps = []
+    while remaining:
 
-        best = min(positives, key=score)
-        positives.remove(best)
-        ordered.append(best)
-        bound.update(a for a in best.args if a.startswith("?"))
+        def cost(atom: Atom) -> tuple[float, int]:
+            fixed = sum(1 for a in atom.args if not a.startswith("?") or a in bound)
+            return (sizes.get(atom.predicate, 0) / (1 + 20 * fixed), -fixed)
+
+        atom = min(remaining, key=cost)
+        remaining.remove(atom)
+        key = None
+        checks, binds = [], []
+        seen: set[str] = set()
+        for pos, arg in enumerate(atom.args):
+            is_var = arg.startswith("?")
+            known = not is_var or arg in bound or arg in seen
+            if known and key is None and (not is_var or arg in bound):
+                key = (pos, arg, is_var)
+            elif known:
+                checks.append((pos, arg, is_var))
+            else:
+                binds.append((pos, arg))
+                seen.add(arg)
+        static = atom.predicate not in dynamic
+        steps.append(JoinStep(atom.predicate, static, key, tuple(checks), tuple(binds)))
+        bound |= seen
     unbound = tuple((var, kind) for var, kind in params if var not in bound)
-    return Branch(action, params, tuple(ordered), negatives, unbound)
+    return Branch(action, params, tuple(positives), negatives, tuple(steps), unbound)
 
 
 # ------------------------------------------------------------------ operators
@@ -147,15 +187,28 @@ class Logic:
         self.problem = problem
         self.types = problem.objects
         counter = itertools.count()
-        self.branches = [
-            _plan(action, extra, lits)
+        self.dynamic = {e.atom.predicate for a in domain.actions.values() for e in a.effects}
+        sizes: dict[str, int] = defaultdict(int)
+        for predicate, _ in problem.init:
+            sizes[predicate] += 1
+        self._objects_of_type: dict[str, list[str]] = defaultdict(list)
+        self._kinds: dict[str, frozenset[str]] = {}
+        for name, kind in sorted(problem.objects.items()):
+            self._kinds[name] = frozenset(self._ancestors(kind))
+            for ancestor in self._ancestors(kind):
+                self._objects_of_type[ancestor].append(name)
+        branches = [
+            _plan(action, extra, lits, sizes, self.dynamic)
             for action in domain.actions.values()
             for extra, lits in _branches(action.precondition, counter)
         ]
-        self._objects_of_type: dict[str, list[str]] = defaultdict(list)
-        for name, kind in sorted(problem.objects.items()):
-            for ancestor in self._ancestors(kind):
-                self._objects_of_type[ancestor].append(name)
+        # a parameter of a type no object has (ALFWorld's "location,") kills its branch
+        self.branches = [b for b in branches if all(self.objects_of(k) for _, k in b.params)]
+        self._operators: dict[tuple, Operator | None] = {}
+        self.goal = [
+            _plan(None, extra, lits, sizes, self.dynamic)
+            for extra, lits in _branches(problem.goal, counter)
+        ]
 
     def _ancestors(self, kind: str) -> list[str]:
         chain = [kind]
@@ -169,51 +222,75 @@ class Logic:
     def objects_of(self, kind: str) -> list[str]:
         return self._objects_of_type.get(kind, [])
 
-    def is_a(self, name: str, kind: str) -> bool:
-        return kind == "object" or kind in self._ancestors(self.types.get(name, "object"))
-
     # -------------------------------------------------------------- applicability
     def operators(self, state: State) -> Iterator[Operator]:
         """Every operator applicable in ``state`` (with duplicates across branches)."""
-        for branch in self.branches:
-            for binding in self._join(branch, state, 0, {}):
-                for rest in self._free(branch.unbound, binding):
-                    if any(_ground_fact(a, rest) in state.truth for a in branch.negatives):
-                        continue
-                    op = self._ground(branch, rest)
-                    if op is not None:
-                        yield op
+        cache = self._operators
+        for index, branch in enumerate(self.branches):
+            names = [var for var, _ in branch.params]
+            for binding in self._matches(branch, state, typed=False):
+                key = (index, *[binding[var] for var in names])
+                op = cache.get(key, _MISSING)
+                if op is _MISSING:  # grounding (and the type check) is done once per key
+                    op = cache[key] = self._ground(branch, binding) if self._typed(
+                        branch, binding
+                    ) else None
+                if op is not None:
+                    yield op
 
-    def _join(
-        self, branch: Branch, state: State, depth: int, binding: dict[str, str]
+    def _typed(self, branch: Branch, binding: dict[str, str]) -> bool:
+        kinds = self._kinds
+        return all(kind in kinds.get(binding[var], _OBJECT) for var, kind in branch.params)
+
+    def _matches(
+        self, branch: Branch, state: State, typed: bool = True
     ) -> Iterator[dict[str, str]]:
-        if depth == len(branch.positives):
-            yield binding
-            return
-        atom = branch.positives[depth]
-        args = atom.args
-        key_pos = next(
-            (i for i, a in enumerate(args) if not a.startswith("?") or a in binding), None
-        )
-        if key_pos is None:
-            candidates = state.by_predicate.get(atom.predicate, ())
-        else:
-            value = args[key_pos]
-            value = binding.get(value, value)
-            candidates = state.by_argument.get((atom.predicate, key_pos, value), ())
-        for fact_args in sorted(candidates):
-            new = dict(binding)
-            for a, v in zip(args, fact_args, strict=True):
-                if a.startswith("?"):
-                    known = new.get(a)
-                    if known is None:
-                        new[a] = v
-                    elif known != v:
+        """Bindings of the branch's parameters that satisfy its literals in ``state``
+        (and its parameter types, unless the caller checks them)."""
+        negatives = branch.negatives
+        static, dynamic = state.static.facts, state.dynamic.facts
+        for binding in self._join(branch, state):
+            for full in self._free(branch.unbound, binding) if branch.unbound else (binding,):
+                if typed and not self._typed(branch, full):
+                    continue
+                for atom in negatives:
+                    args = tuple(full.get(a, a) for a in atom.args)
+                    fact = (atom.predicate, args)
+                    if (args[0] == args[1]) if atom.predicate == "=" else (
+                        fact in dynamic or fact in static
+                    ):
                         break
-                elif a != v:
-                    break
-            else:
-                yield from self._join(branch, state, depth + 1, new)
+                else:
+                    yield full
+
+    def _join(self, branch: Branch, state: State) -> list[dict[str, str]]:
+        """Bindings satisfying the branch's positive literals, one join step at a time."""
+        partial: list[dict[str, str]] = [{}]
+        for step in branch.steps:
+            extended = []
+            checks, binds, key = step.checks, step.binds, step.key
+            index = state.static if step.static else state.dynamic
+            by_argument, by_predicate = index.by_argument, index.by_predicate
+            for binding in partial:
+                if key is None:
+                    candidates = by_predicate.get(step.predicate, ())
+                else:
+                    pos, arg, is_var = key
+                    value = binding[arg] if is_var else arg
+                    candidates = by_argument.get((step.predicate, pos, value), ())
+                for args in candidates:
+                    for pos, arg, is_var in checks:
+                        if args[pos] != (binding[arg] if is_var else arg):
+                            break
+                    else:
+                        new = binding.copy()
+                        for pos, var in binds:
+                            new[var] = args[pos]
+                        extended.append(new)
+            partial = extended
+            if not partial:
+                break
+        return partial
 
     def _free(
         self, unbound: tuple[tuple[str, str], ...], binding: dict[str, str]
@@ -226,9 +303,7 @@ class Logic:
             yield from self._free(rest, {**binding, var: value})
 
     def _ground(self, branch: Branch, binding: dict[str, str]) -> Operator | None:
-        for var, kind in branch.params:
-            if not self.is_a(binding[var], kind):
-                return None
+        assert branch.action is not None
         pre = {(True, _ground_fact(a, binding)) for a in branch.positives}
         pre |= {(False, _ground_fact(a, binding)) for a in branch.negatives}
         adds = [(e.condition, _ground_fact(e.atom, binding)) for e in branch.action.effects if e.positive]
@@ -253,7 +328,7 @@ class Logic:
     # -------------------------------------------------------------- goal
     def holds(self, formula: Formula, state: State, binding: dict[str, str]) -> bool:
         if isinstance(formula, Atom):
-            return _ground_fact(formula, binding) in state.truth
+            return state.holds(_ground_fact(formula, binding))
         if isinstance(formula, Not):
             return not self.holds(formula.part, state, binding)
         if isinstance(formula, And):
@@ -269,49 +344,92 @@ class Logic:
         )
 
     def won(self, state: State) -> bool:
-        return self.holds(self.problem.goal, state, {})
+        return any(next(self._matches(b, state), None) is not None for b in self.goal)
 
 
 def _ground_fact(atom: Atom, binding: dict[str, str]) -> Fact:
     return atom.predicate, tuple(binding.get(a, a) for a in atom.args)
 
 
-class State:
-    """The planner's facts (``truth``, indexed for joins) and textworld's fact ``view``."""
+class FactIndex:
+    """A set of facts indexed by predicate and by (predicate, position, value)."""
 
-    def __init__(self, facts: set[Fact], view: set[Fact]):
-        self.truth: set[Fact] = set()
+    def __init__(self, facts: Iterable[Fact] = ()):
+        self.facts: set[Fact] = set()
         self.by_predicate: dict[str, set[tuple[str, ...]]] = defaultdict(set)
         self.by_argument: dict[tuple[str, int, str], set[tuple[str, ...]]] = defaultdict(set)
         for fact in facts:
-            self._add(fact)
-        self.view = set(view)
+            self.add(fact)
 
-    @classmethod
-    def initial(cls, problem: Problem) -> State:
-        facts = set(problem.init)
-        return cls(facts, facts)
-
-    def copy(self) -> State:
-        return State(set(self.truth), self.view)
-
-    def _add(self, fact: Fact) -> None:
-        if fact in self.truth:
+    def add(self, fact: Fact) -> None:
+        if fact in self.facts:
             return
-        self.truth.add(fact)
+        self.facts.add(fact)
         predicate, args = fact
         self.by_predicate[predicate].add(args)
         for i, value in enumerate(args):
             self.by_argument[(predicate, i, value)].add(args)
 
-    def _remove(self, fact: Fact) -> None:
-        if fact not in self.truth:
+    def remove(self, fact: Fact) -> None:
+        if fact not in self.facts:
             return
-        self.truth.discard(fact)
+        self.facts.discard(fact)
         predicate, args = fact
         self.by_predicate[predicate].discard(args)
         for i, value in enumerate(args):
             self.by_argument[(predicate, i, value)].discard(args)
+
+
+class View(TypingMapping[str, set[tuple[str, ...]]]):
+    """textworld's fact list by predicate: shared static facts under per-episode changes."""
+
+    def __init__(self, static: dict[str, set[tuple[str, ...]]], dynamic: set[Fact]):
+        self.static = static
+        self.dynamic: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        for predicate, args in dynamic:
+            self.dynamic[predicate].add(args)
+
+    def __getitem__(self, predicate: str) -> set[tuple[str, ...]]:
+        found = self.dynamic.get(predicate)
+        if found is None:
+            found = self.static.get(predicate)
+        if found is None:
+            raise KeyError(predicate)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(set(self.static) | set(self.dynamic))
+
+    def __len__(self) -> int:
+        return len(set(self.static) | set(self.dynamic))
+
+    def changes(self) -> set[Fact]:
+        return {(p, args) for p, all_args in self.dynamic.items() for args in all_args}
+
+
+class State:
+    """The planner's facts (``truth``) and textworld's fact ``view`` of one episode.
+
+    Facts of predicates no action changes live in ``static``, shared by every state of a
+    game; only the rest is copied, so states are cheap to make, save and load.
+    """
+
+    def __init__(self, static: FactIndex, dynamic: Iterable[Fact], view_changes: Iterable[Fact]):
+        self.static = static
+        self.dynamic = FactIndex(dynamic)
+        self.view = View(static.by_predicate, view_changes)
+
+    @classmethod
+    def initial(cls, problem: Problem, dynamic_predicates: set[str]) -> State:
+        static = [f for f in problem.init if f[0] not in dynamic_predicates]
+        dynamic = [f for f in problem.init if f[0] in dynamic_predicates]
+        return cls(FactIndex(static), dynamic, dynamic)
+
+    def copy(self) -> State:
+        return State(self.static, self.dynamic.facts, self.view.changes())
+
+    def holds(self, fact: Fact) -> bool:
+        return fact in self.dynamic.facts or fact in self.static.facts
 
     def apply(self, logic: Logic, op: Operator) -> None:
         fired = [
@@ -322,13 +440,15 @@ class State:
         added = {fact for positive, fact in fired if positive}
         for positive, fact in fired:
             if not positive and fact not in added:
-                self._remove(fact)
+                self.dynamic.remove(fact)
         for fact in added:
-            self._add(fact)
-        for positive, (predicate, args) in ((p, f) for p, f, _, _ in op.effects):
+            self.dynamic.add(fact)
+        view = self.view.dynamic
+        for positive, (predicate, args), _, _ in op.effects:
+            negated = "not_" + predicate
             if positive:
-                self.view.discard(("not_" + predicate, args))
-                self.view.add((predicate, args))
+                view[negated].discard(args)
+                view[predicate].add(args)
             else:
-                self.view.discard((predicate, args))
-                self.view.add(("not_" + predicate, args))
+                view[predicate].discard(args)
+                view[negated].add(args)

@@ -42,7 +42,7 @@ class NativeGame:
         entities = {i: EntityInfo(i, problem.objects.get(i, "object"), names[i]) for i in ids}
         self.entities = entities
         self.types = dict(problem.objects)
-        self.initial = State.initial(problem)
+        self.initial = State.initial(problem, self.logic.dynamic)
         dynamic = {e.atom.predicate for a in domain.actions.values() for e in a.effects}
         self._static_templates = {
             name: _reads_only(parse_symbols(text.template), dynamic)
@@ -88,10 +88,10 @@ def _reads_only(symbols: tuple, dynamic: set[str]) -> bool:
 
 @dataclass(frozen=True)
 class NativeState:
-    """A picklable copy of an episode's state (what a snapshot carries)."""
+    """A picklable copy of what an episode changed (what a snapshot carries)."""
 
-    truth: frozenset[Fact]
-    view: frozenset[Fact]
+    truth: frozenset[Fact]  # facts of the predicates actions change
+    view: frozenset[Fact]  # textworld's view of those, ``not_`` facts included
     feedback: str
 
 
@@ -137,10 +137,12 @@ class NativeEngine:
         self.won = self.game.logic.won(self.state)
 
     def save(self) -> NativeState:
-        return NativeState(frozenset(self.state.truth), frozenset(self.state.view), self.feedback)
+        return NativeState(
+            frozenset(self.state.dynamic.facts), frozenset(self.state.view.changes()), self.feedback
+        )
 
     def load(self, saved: NativeState) -> None:
-        self.state = State(set(saved.truth), set(saved.view))
+        self.state = State(self.game.initial.static, saved.truth, saved.view)
         self.text.bind_view(self.state.view)
         self.feedback = saved.feedback
         self._refresh()

@@ -16,11 +16,10 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterator
+from collections.abc import Mapping as TypingMapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Union
-
-from ipr_gym.alfworld.logic import Fact
 
 Placeholder = tuple[str, str]  # (name, type)
 Mapping = dict[Placeholder, str]  # placeholder -> entity id
@@ -326,19 +325,29 @@ class TextGenerator:
         self.grammar = grammar
         self.entities = entities
         self.types = types
-        self._view: set[Fact] = set()
+        self._view: TypingMapping[str, set[tuple[str, ...]]] = {}
         self._index: dict[str, list[tuple[str, ...]]] = {}
+        self._by_argument: dict[tuple[str, int, str], list[tuple[str, ...]]] = {}
 
-    def bind_view(self, view: set[Fact]) -> None:
-        """Set the facts that queries read; the sorted index is built lazily."""
+    def bind_view(self, view: TypingMapping[str, set[tuple[str, ...]]]) -> None:
+        """Set the facts (by predicate) that queries read; sorted lists are made lazily."""
         self._view = view
         self._index = {}
+        self._by_argument: dict[tuple[str, int, str], list[tuple[str, ...]]] = {}
 
     def _facts(self, predicate: str) -> list[tuple[str, ...]]:
         found = self._index.get(predicate)
         if found is None:
-            found = sorted(args for name, args in self._view if name == predicate)
+            found = sorted(self._view.get(predicate, ()))
             self._index[predicate] = found
+        return found
+
+    def _facts_with(self, predicate: str, pos: int, value: str) -> list[tuple[str, ...]]:
+        key = (predicate, pos, value)
+        found = self._by_argument.get(key)
+        if found is None:
+            found = [args for args in self._facts(predicate) if len(args) > pos and args[pos] == value]
+            self._by_argument[key] = found
         return found
 
     def assignments(self, query: str, mapping: Mapping) -> Iterator[Mapping]:
@@ -353,7 +362,14 @@ class TextGenerator:
             yield dict(mapping)
             return
         name, params = predicates[depth]
-        for args in self._facts(name):
+        for pos, ph in enumerate(params):  # facts sharing a bound argument, in sorted order
+            value = mapping.get(ph)
+            if value is not None:
+                candidates = self._facts_with(name, pos, value)
+                break
+        else:
+            candidates = self._facts(name)
+        for args in candidates:
             if len(args) != len(params):
                 continue
             added = []

@@ -133,11 +133,12 @@ class ToyEnv(TextEnv):
     def _save_state(self) -> Any:
         return (self.room, self.inventory, tuple(self.placed.items()), self.unlocked)
 
-    def _load_state(self, task: TaskId, state: Any) -> None:
+    def _load_state(self, task: TaskId, state: Any) -> bool:
         room, inventory, placed, unlocked = state
         self._layout = LAYOUTS[str(task)]
         self.room, self.inventory, self.unlocked = room, inventory, unlocked
         self.placed = dict(placed)
+        return True
 
     def expert_actions(self, task: TaskId) -> list[str]:
         """The shortest winning action list, found by breadth-first search over states."""

@@ -15,11 +15,12 @@ class ForgetfulSnapshotToy(ToyEnv):
     def _save_state(self) -> Any:
         return (self.room, tuple(self.placed.items()), self.unlocked)
 
-    def _load_state(self, task: TaskId, state: Any) -> None:
+    def _load_state(self, task: TaskId, state: Any) -> bool:
         self._layout = LAYOUTS[str(task)]
         self.room, placed, self.unlocked = state
         self.placed = dict(placed)
         self.inventory = ()
+        return True
 
 
 class RaisingToy(ToyEnv):
