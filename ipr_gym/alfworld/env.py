@@ -11,17 +11,16 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 from ipr_gym.alfworld.games import SPLITS, WORDINGS, game_path, load_game, task_ids, walkthrough
 from ipr_gym.alfworld.native import NativeEngine, NativeGame, NativeState
-from ipr_gym.core import ProcessLocal
-from ipr_gym.core import TaskId, TextEnv, Transition
+from ipr_gym.core import ProcessLocal, TaskId, TextEnv, Transition
 
 ENGINES = ("native", "textworld")
 _TASK = re.compile(r"Your task is to: (.*)")
 
-Engine = Union[NativeEngine, Any]
+Engine = Any  # NativeEngine or reference.ReferenceEngine
 
 
 @functools.lru_cache(maxsize=256)

@@ -44,7 +44,9 @@ def task_ids(split: str, root: str | None = None) -> tuple[str, ...]:
     """The sorted task ids of a split."""
     _check(split, "alfworld")
     base = dataset_dir("alfworld", root) / "json_2.1.1" / split
-    return tuple(sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in base.glob(f"*/*/{GAME_FILE}")))
+    return tuple(
+        sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in base.glob(f"*/*/{GAME_FILE}"))
+    )
 
 
 def task_type(task: str) -> str:
@@ -65,7 +67,9 @@ def game_path(split: str, task: str, wording: str = "alfworld", root: str | None
     return base / "json_2.1.1" / split / task / GAME_FILE
 
 
-def load_game(split: str, task: str, wording: str = "alfworld", root: str | None = None) -> dict[str, Any]:
+def load_game(
+    split: str, task: str, wording: str = "alfworld", root: str | None = None
+) -> dict[str, Any]:
     """The game file's JSON in the requested wording."""
     path = game_path(split, task, wording, root)
     if not path.is_file():

@@ -24,14 +24,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as TypingMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ipr_gym.alfworld.pddl import (
     ActionSchema,
     And,
     Atom,
     Domain,
-    Effect,
     Exists,
     ForAll,
     Formula,
@@ -122,6 +121,10 @@ class Branch:
     negatives: tuple[Atom, ...]
     steps: tuple[JoinStep, ...]
     unbound: tuple[tuple[str, str], ...]  # params no positive literal binds
+    arity: int  # how many of ``params`` are the action's own
+    # per effect: polarity, arguments, same-polarity precondition literals of its predicate,
+    # and (for deletes) adds of the same atom pattern under the same condition
+    effect_checks: tuple[tuple[bool, tuple[str, ...], tuple, tuple], ...]
 
 
 def _plan(
@@ -143,7 +146,7 @@ def _plan(
     steps = []
     while remaining:
 
-        def cost(atom: Atom) -> tuple[float, int]:
+        def cost(atom: Atom, bound: set[str] = bound) -> tuple[float, int]:
             fixed = sum(1 for a in atom.args if not a.startswith("?") or a in bound)
             return (sizes.get(atom.predicate, 0) / (1 + 20 * fixed), -fixed)
 
@@ -166,10 +169,43 @@ def _plan(
         steps.append(JoinStep(atom.predicate, static, key, tuple(checks), tuple(binds)))
         bound |= seen
     unbound = tuple((var, kind) for var, kind in params if var not in bound)
-    return Branch(action, params, tuple(positives), negatives, tuple(steps), unbound)
+    checks_by_effect = []
+    for effect in action.effects if action else ():
+        same_in_pre = tuple(
+            atom.args
+            for positive, atom in literals
+            if positive == effect.positive and atom.predicate == effect.atom.predicate
+        )
+        same_adds = tuple(
+            other.atom.args
+            for other in action.effects  # type: ignore[union-attr]
+            if other.positive
+            and other.atom.predicate == effect.atom.predicate
+            and other.condition == effect.condition
+        )
+        checks_by_effect.append((effect.positive, effect.atom.args, same_in_pre, same_adds))
+    arity = len(action.params) if action else 0
+    return Branch(
+        action,
+        params,
+        tuple(positives),
+        negatives,
+        tuple(steps),
+        unbound,
+        arity,
+        tuple(checks_by_effect),
+    )
 
 
 # ------------------------------------------------------------------ operators
+class Applicable(NamedTuple):
+    """An applicable operator before grounding: its action, own arguments and cache key."""
+
+    action: str
+    args: tuple[str, ...]
+    key: tuple[Any, ...]
+
+
 @dataclass(frozen=True)
 class Operator:
     """A grounded action: its schema, its arguments, and its surviving effects."""
@@ -204,7 +240,12 @@ class Logic:
         ]
         # a parameter of a type no object has (ALFWorld's "location,") kills its branch
         self.branches = [b for b in branches if all(self.objects_of(k) for _, k in b.params)]
-        self._operators: dict[tuple, Operator | None] = {}
+        self._operators: dict[tuple, Operator] = {}
+        self._applicable: dict[tuple, Applicable | None] = {}
+        self._changed = {
+            name: {e.atom.predicate for e in action.effects}
+            for name, action in domain.actions.items()
+        }
         self.goal = [
             _plan(None, extra, lits, sizes, self.dynamic)
             for extra, lits in _branches(problem.goal, counter)
@@ -223,20 +264,47 @@ class Logic:
         return self._objects_of_type.get(kind, [])
 
     # -------------------------------------------------------------- applicability
-    def operators(self, state: State) -> Iterator[Operator]:
-        """Every operator applicable in ``state`` (with duplicates across branches)."""
-        cache = self._operators
+    def applicable(self, state: State) -> Iterator[Applicable]:
+        """Every operator applicable in ``state`` (with duplicates across branches), as
+        light handles: ``operator`` grounds the one that is actually applied."""
+        known = self._applicable
         for index, branch in enumerate(self.branches):
             names = [var for var, _ in branch.params]
             for binding in self._matches(branch, state, typed=False):
                 key = (index, *[binding[var] for var in names])
-                op = cache.get(key, _MISSING)
-                if op is _MISSING:  # grounding (and the type check) is done once per key
-                    op = cache[key] = self._ground(branch, binding) if self._typed(
-                        branch, binding
-                    ) else None
-                if op is not None:
-                    yield op
+                found = known.get(key, _MISSING)
+                if found is _MISSING:  # the type and no-op checks are done once per key
+                    assert branch.action is not None
+                    own = tuple(binding[var] for var in names[: branch.arity])
+                    found = known[key] = (
+                        Applicable(branch.action.name, own, key)
+                        if self._typed(branch, binding) and not self._noop(branch, binding)
+                        else None
+                    )
+                if found is not None:
+                    yield found
+
+    def operator(self, applicable: Applicable) -> Operator:
+        op = self._operators.get(applicable.key)
+        if op is None:
+            branch = self.branches[applicable.key[0]]
+            binding = dict(zip([v for v, _ in branch.params], applicable.key[1:], strict=True))
+            op = self._ground(branch, binding)
+            assert op is not None, "applicable() never yields a no-op"
+            self._operators[applicable.key] = op
+        return op
+
+    def _noop(self, branch: Branch, binding: dict[str, str]) -> bool:
+        """Whether every effect is cancelled ("add wins") or already implied by the
+        precondition: the planner then drops the operator."""
+        for positive, args, same_in_pre, same_adds in branch.effect_checks:
+            ground = [binding.get(a, a) for a in args]
+            if not positive and any(ground == [binding.get(a, a) for a in o] for o in same_adds):
+                continue
+            if any(ground == [binding.get(a, a) for a in p] for p in same_in_pre):
+                continue
+            return False
+        return True
 
     def _typed(self, branch: Branch, binding: dict[str, str]) -> bool:
         kinds = self._kinds
@@ -256,8 +324,10 @@ class Logic:
                 for atom in negatives:
                     args = tuple(full.get(a, a) for a in atom.args)
                     fact = (atom.predicate, args)
-                    if (args[0] == args[1]) if atom.predicate == "=" else (
-                        fact in dynamic or fact in static
+                    if (
+                        (args[0] == args[1])
+                        if atom.predicate == "="
+                        else (fact in dynamic or fact in static)
                     ):
                         break
                 else:
@@ -304,9 +374,16 @@ class Logic:
 
     def _ground(self, branch: Branch, binding: dict[str, str]) -> Operator | None:
         assert branch.action is not None
-        pre = {(True, _ground_fact(a, binding)) for a in branch.positives}
-        pre |= {(False, _ground_fact(a, binding)) for a in branch.negatives}
-        adds = [(e.condition, _ground_fact(e.atom, binding)) for e in branch.action.effects if e.positive]
+        changed = self._changed[branch.action.name]
+        pre = {(True, _ground_fact(a, binding)) for a in branch.positives if a.predicate in changed}
+        pre |= {
+            (False, _ground_fact(a, binding)) for a in branch.negatives if a.predicate in changed
+        }
+        adds = [
+            (e.condition, _ground_fact(e.atom, binding))
+            for e in branch.action.effects
+            if e.positive
+        ]
         kept: list[tuple[bool, Fact, Formula | None, dict[str, str]]] = []
         by_fact: dict[Fact, list] = defaultdict(list)
         for effect in branch.action.effects:
@@ -348,7 +425,7 @@ class Logic:
 
 
 def _ground_fact(atom: Atom, binding: dict[str, str]) -> Fact:
-    return atom.predicate, tuple(binding.get(a, a) for a in atom.args)
+    return atom.predicate, tuple([binding.get(a, a) for a in atom.args])
 
 
 class FactIndex:
@@ -383,7 +460,7 @@ class FactIndex:
 class View(TypingMapping[str, set[tuple[str, ...]]]):
     """textworld's fact list by predicate: shared static facts under per-episode changes."""
 
-    def __init__(self, static: dict[str, set[tuple[str, ...]]], dynamic: set[Fact]):
+    def __init__(self, static: dict[str, set[tuple[str, ...]]], dynamic: Iterable[Fact]):
         self.static = static
         self.dynamic: dict[str, set[tuple[str, ...]]] = defaultdict(set)
         for predicate, args in dynamic:

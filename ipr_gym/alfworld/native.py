@@ -7,19 +7,23 @@ Both wordings are played by the same code: only the grammar and domain text diff
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping as TypingMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ipr_gym.alfworld.logic import Fact, Logic, Operator, State
+from ipr_gym.alfworld.logic import Applicable, Fact, Logic, State
+from ipr_gym.alfworld.pddl import Atom as PddlAtom
 from ipr_gym.alfworld.pddl import parse_domain, parse_problem
 from ipr_gym.alfworld.textgen import (
     Conditional,
     EntityInfo,
+    Eval,
     Grammar,
     ListOf,
     Mapping,
     Nonterminal,
+    Terminal,
     TextGenerator,
     demangle,
     parse_query,
@@ -27,6 +31,7 @@ from ipr_gym.alfworld.textgen import (
 )
 
 NOTHING_HAPPENS = "Nothing happens."
+MEMO_SIZE = 20_000  # states remembered per game
 
 
 class NativeGame:
@@ -43,32 +48,117 @@ class NativeGame:
         self.entities = entities
         self.types = dict(problem.objects)
         self.initial = State.initial(problem, self.logic.dynamic)
-        dynamic = {e.atom.predicate for a in domain.actions.values() for e in a.effects}
         self._static_templates = {
-            name: _reads_only(parse_symbols(text.template), dynamic)
+            name: _reads_only(parse_symbols(text.template), self.logic.dynamic)
             for name, text in self.grammar.actions.items()
         }
-        self._commands: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._commands: dict[tuple[str, ...], str] = {}
+        # a command is cached under the parameters its template mentions ("go to {r}"
+        # does not depend on where the agent stands)
+        self._template_params = {
+            name: tuple(
+                var.lstrip("?") in _mentioned(parse_symbols(self.grammar.actions[name].template))
+                for var, _ in action.params
+            )
+            for name, action in domain.actions.items()
+            if name in self.grammar.actions
+        }
+        # Commands and the goal depend only on the facts preconditions and the goal read,
+        # when every template is cacheable: a state's admissible commands are then
+        # remembered under those facts (``checked`` and the like do not count).
+        self.relevant = _read_predicates(domain, problem) & self.logic.dynamic
+        cacheable = all(self._static_templates.values())
+        self.memo: dict[frozenset[Fact], tuple] | None = {} if cacheable else None
+        self._simple_templates = {
+            name: simple
+            for name, text in self.grammar.actions.items()
+            if (simple := _simple(parse_symbols(text.template))) is not None
+        }
 
     def text(self) -> TextGenerator:
         return TextGenerator(self.grammar, self.entities, self.types)
 
-    def mapping(self, op: Operator) -> Mapping:
+    def mapping(self, op: Applicable) -> Mapping:
         schema = self.logic.domain.actions[op.action]
         return {
             (var.lstrip("?"), kind): value
             for (var, kind), value in zip(schema.params, op.args, strict=True)
         }
 
-    def command(self, op: Operator, text: TextGenerator) -> str:
-        key = (op.action, op.args)
+    def command(self, op: Applicable, text: TextGenerator) -> str:
+        used = self._template_params[op.action]
+        key = (op.action, *[value for value, keep in zip(op.args, used, strict=True) if keep])
         cached = self._commands.get(key)
         if cached is not None:
             return cached
-        command = text.derive(self.grammar.actions[op.action].template, self.mapping(op))
+        simple = self._simple_templates.get(op.action)
+        if simple is not None:  # plain "{o}" placeholders: names filled in directly
+            mapping = self.mapping(op)
+            names = {ph[0]: self.entities[value].name for ph, value in mapping.items()}
+            command = "".join(
+                names[part[1]] if isinstance(part, tuple) else part for part in simple
+            )
+        else:
+            command = text.derive(self.grammar.actions[op.action].template, self.mapping(op))
         if self._static_templates[op.action]:
             self._commands[key] = command
         return command
+
+
+def _simple(symbols: tuple) -> list[str | tuple[str, str]] | None:
+    """A template of text and bare ``{x}`` placeholders as parts, else None."""
+    parts: list[str | tuple[str, str]] = []
+    for symbol in symbols:
+        if isinstance(symbol, Terminal):
+            parts.append(symbol.text)
+        elif (
+            isinstance(symbol, Conditional)
+            and not symbol.given
+            and isinstance(symbol.expression, Eval)
+            and symbol.expression.expression.strip().isidentifier()
+        ):
+            parts.append(("name", symbol.expression.expression.strip()))
+        else:
+            return None
+    return parts
+
+
+def _read_predicates(domain: Any, problem: Any) -> set[str]:
+    """Predicates any precondition or the goal mentions."""
+    found: set[str] = set()
+
+    def walk(formula: Any) -> None:
+        if isinstance(formula, PddlAtom):
+            found.add(formula.predicate)
+        elif hasattr(formula, "parts"):
+            for part in formula.parts:
+                walk(part)
+        elif hasattr(formula, "part"):
+            walk(formula.part)
+        elif hasattr(formula, "body"):
+            walk(formula.body)
+
+    for action in domain.actions.values():
+        walk(action.precondition)
+        for effect in action.effects:
+            if effect.condition is not None:
+                walk(effect.condition)
+    walk(problem.goal)
+    return found
+
+
+def _mentioned(symbols: tuple) -> set[str]:
+    """Placeholder names a template's expressions and queries refer to."""
+    names: set[str] = set()
+    for symbol in symbols:
+        if isinstance(symbol, ListOf):
+            symbol = symbol.conditional
+        if isinstance(symbol, Conditional):
+            if isinstance(symbol.expression, Eval):
+                names |= set(re.findall(r"[A-Za-z_]\w*", symbol.expression.expression))
+            if symbol.given:
+                names |= {ph for _, params in parse_query(symbol.given) for ph, _ in params}
+    return names
 
 
 def _reads_only(symbols: tuple, dynamic: set[str]) -> bool:
@@ -105,7 +195,7 @@ class NativeEngine:
         self.feedback = ""
         self.admissible: list[str] = []
         self.won = False
-        self._by_command: dict[str, Operator] = {}
+        self._by_command: dict[str, Applicable] = {}
 
     def reset(self) -> str:
         self.state = self.game.initial.copy()
@@ -120,7 +210,7 @@ class NativeEngine:
         if op is None:
             self.feedback = NOTHING_HAPPENS
             return self.feedback, False
-        self.state.apply(self.game.logic, op)
+        self.state.apply(self.game.logic, self.game.logic.operator(op))
         self.text.bind_view(self.state.view)
         rule = self.game.grammar.actions[op.action].feedback
         self.feedback = self.text.derive(rule, self.game.mapping(op))
@@ -128,13 +218,25 @@ class NativeEngine:
         return self.feedback, True
 
     def _refresh(self) -> None:
-        by_command: dict[str, Operator] = {}
-        for op in self.game.logic.operators(self.state):
-            command = self.game.command(op, self.text)
+        game = self.game
+        key = None
+        if game.memo is not None:
+            key = frozenset(f for f in self.state.dynamic.facts if f[0] in game.relevant)
+            found = game.memo.get(key)
+            if found is not None:
+                self._by_command, self.admissible, self.won = found
+                return
+        by_command: dict[str, Applicable] = {}
+        for op in game.logic.applicable(self.state):
+            command = game.command(op, self.text)
             by_command.setdefault(command, op)
         self._by_command = by_command
         self.admissible = sorted(by_command)
-        self.won = self.game.logic.won(self.state)
+        self.won = game.logic.won(self.state)
+        if key is not None and game.memo is not None:
+            if len(game.memo) >= MEMO_SIZE:
+                game.memo.clear()
+            game.memo[key] = (by_command, self.admissible, self.won)
 
     def save(self) -> NativeState:
         return NativeState(

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-SExpr = Union[str, list["SExpr"]]
+SExpr = Union[str, list["SExpr"]]  # noqa: UP007 - a recursive alias needs Union
 
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
@@ -66,7 +66,7 @@ class ForAll:
     body: Formula
 
 
-Formula = Union[Atom, Not, And, Or, Exists, ForAll]
+Formula = Atom | Not | And | Or | Exists | ForAll
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,8 @@ def parse_domain(text: str) -> Domain:
                     supertypes[name] = parent
         if section[0] != ":action":
             continue
-        name = section[1]
-        assert isinstance(name, str)
+        action_name = section[1]
+        assert isinstance(action_name, str)
         fields: dict[str, SExpr] = {}
         for i in range(2, len(section) - 1, 2):
             key = section[i]
@@ -191,8 +191,8 @@ def parse_domain(text: str) -> Domain:
             fields[key] = section[i + 1]
         raw_params = fields.get(":parameters", [])
         assert isinstance(raw_params, list)
-        actions[name] = ActionSchema(
-            name=name,
+        actions[action_name] = ActionSchema(
+            name=action_name,
             params=tuple(_typed_list(raw_params)),
             precondition=parse_formula(fields.get(":precondition", [])),
             effects=tuple(_parse_effects(fields.get(":effect", []))),

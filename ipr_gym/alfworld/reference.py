@@ -109,4 +109,3 @@ class ReferenceEngine:
         state._operators = dict(saved.operators)
         self._pddl.state = saved.game_state
         self._pddl._moves = saved.moves
-

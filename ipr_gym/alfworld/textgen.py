@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from collections.abc import Mapping as TypingMapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Union
+from functools import cache
+from typing import Any
 
 Placeholder = tuple[str, str]  # (name, type)
 Mapping = dict[Placeholder, str]  # placeholder -> entity id
@@ -87,7 +87,7 @@ class Eval:
 
 @dataclass(frozen=True)
 class Conditional:
-    expression: Union[Nonterminal, Eval]
+    expression: Nonterminal | Eval
     given: str | None
 
 
@@ -96,7 +96,7 @@ class ListOf:
     conditional: Conditional
 
 
-SymbolNode = Union[Terminal, Nonterminal, Eval, Conditional, ListOf]
+SymbolNode = Terminal | Nonterminal | Eval | Conditional | ListOf
 
 _TAG = re.compile(r"[\w()/!<>\-\s,.]+")
 _GIVEN = re.compile(r"[^;|{}\n\[\]#]+")
@@ -125,7 +125,7 @@ def _skip_ignored(text: str, pos: int) -> int:
             return pos
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse_symbols(text: str) -> tuple[SymbolNode, ...]:
     """Parse a rule's right-hand side (textworld's ``textgen.ebnf``).
 
@@ -145,7 +145,7 @@ def parse_symbols(text: str) -> tuple[SymbolNode, ...]:
         nonlocal pos
         found = pattern.match(text, pos)
         if not found:
-            raise ValueError(f"cannot parse {text[pos:pos + 20]!r} in {text!r}")
+            raise ValueError(f"cannot parse {text[pos : pos + 20]!r} in {text!r}")
         pos = found.end()
         return found.group()
 
@@ -154,7 +154,7 @@ def parse_symbols(text: str) -> tuple[SymbolNode, ...]:
         expect("{")
         if text.startswith("#", pos):
             pos += 1
-            expression: Union[Nonterminal, Eval] = Nonterminal(match(_TAG))
+            expression: Nonterminal | Eval = Nonterminal(match(_TAG))
             expect("#")
         else:
             expression = Eval(match(_STATEMENT))
@@ -194,7 +194,7 @@ def parse_symbols(text: str) -> tuple[SymbolNode, ...]:
     return tuple(symbols)
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse_query(text: str) -> tuple[tuple[str, tuple[Placeholder, ...]], ...]:
     """``openable(r:receptacle) & opened(r:receptacle)`` -> predicates with placeholders."""
     predicates = []
@@ -212,7 +212,7 @@ def parse_query(text: str) -> tuple[tuple[str, tuple[Placeholder, ...]], ...]:
     return tuple(predicates)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compile(expression: str) -> Callable[[dict[str, Any]], Any]:
     tree = ast.parse(expression.strip(), mode="eval").body
 
@@ -309,7 +309,9 @@ def _blocks(source: str) -> Iterator[tuple[str, str, Any]]:
             i += 3
             while tokens[i] != "}":
                 key, value = tokens[i], tokens[i + 2]
-                fields[key] = textwrap.dedent(value[3:-3]) if value.startswith('"""') else value[1:-1]
+                fields[key] = (
+                    textwrap.dedent(value[3:-3]) if value.startswith('"""') else value[1:-1]
+                )
                 i += 4
             yield "action", name, fields
             i += 1
@@ -333,7 +335,7 @@ class TextGenerator:
         """Set the facts (by predicate) that queries read; sorted lists are made lazily."""
         self._view = view
         self._index = {}
-        self._by_argument: dict[tuple[str, int, str], list[tuple[str, ...]]] = {}
+        self._by_argument = {}
 
     def _facts(self, predicate: str) -> list[tuple[str, ...]]:
         found = self._index.get(predicate)
@@ -346,7 +348,9 @@ class TextGenerator:
         key = (predicate, pos, value)
         found = self._by_argument.get(key)
         if found is None:
-            found = [args for args in self._facts(predicate) if len(args) > pos and args[pos] == value]
+            found = [
+                args for args in self._facts(predicate) if len(args) > pos and args[pos] == value
+            ]
             self._by_argument[key] = found
         return found
 
@@ -400,7 +404,9 @@ class TextGenerator:
 
     def derive(self, start: str, mapping: Mapping) -> str:
         """The text of ``start`` (a rule body such as ``#look.feedback#``) in ``mapping``."""
-        stack: list[tuple[SymbolNode, Mapping]] = [(s, mapping) for s in reversed(parse_symbols(start))]
+        stack: list[tuple[SymbolNode, Mapping]] = [
+            (s, mapping) for s in reversed(parse_symbols(start))
+        ]
         out: list[str] = []
         while stack:
             symbol, context = stack.pop()
@@ -412,9 +418,14 @@ class TextGenerator:
             elif isinstance(symbol, Eval):
                 out.append(str(self._eval(symbol.expression, context)))
             elif isinstance(symbol, Conditional):
-                stack.extend((symbol.expression, c) for c in reversed(self._contexts(symbol, context)))
+                stack.extend(
+                    (symbol.expression, c) for c in reversed(self._contexts(symbol, context))
+                )
             else:
-                items = [(symbol.conditional.expression, c) for c in self._contexts(symbol.conditional, context)]
+                items = [
+                    (symbol.conditional.expression, c)
+                    for c in self._contexts(symbol.conditional, context)
+                ]
                 stack.extend(reversed(self._english_list(items, context)))
         return "".join(out)
 
@@ -439,7 +450,10 @@ class TextGenerator:
         if not rules:
             raise KeyError(f"Can't find symbol '#{name}#' in the set of production rules.")
         for rule in rules:
-            if not rule.condition or next(self.assignments(rule.condition, context), None) is not None:
+            if (
+                not rule.condition
+                or next(self.assignments(rule.condition, context), None) is not None
+            ):
                 return rule.rhs
         raise ValueError(f"no rule of #{name}# applies")
 

@@ -164,10 +164,11 @@ def _restore_and_continue(
 
 _CHILD = """
 import pickle, sys
-with open(sys.argv[1], "rb") as f:
+path = sys.argv[1]  # read first: code under test may rewrite sys.argv
+with open(path, "rb") as f:
     fn, args = pickle.load(f)
 result = fn(*args)
-with open(sys.argv[1], "wb") as f:
+with open(path + ".out", "wb") as f:
     pickle.dump(result, f)
 """
 
@@ -189,7 +190,9 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
         )
         if done.returncode != 0:
             raise ConformanceError(f"the fresh process failed:\n{done.stderr[-3000:]}")
-        with open(exchange, "rb") as f:
+        if not os.path.exists(exchange + ".out"):
+            raise ConformanceError("the fresh process exited without returning a result")
+        with open(exchange + ".out", "rb") as f:
             return pickle.load(f)
 
 
