@@ -7,7 +7,8 @@ the checker), so ``gym.make`` returns the env itself and ``env.snapshot()`` work
 limits are env keywords (``max_episode_steps``), defaulting to IPR's evaluation settings
 (``eval_agent/configs/task/*.json``: WebShop 10, InterCode-SQL 10, ALFWorld 20); passing
 ``max_episode_steps`` to ``gym.make`` instead adds gymnasium's ``TimeLimit`` wrapper, which
-``ipr_gym.restore`` keeps consistent.
+``ipr_gym.restore`` keeps consistent. To change the env's own limit after ``gym.make``, set
+``env.max_episode_steps`` (the env is returned unwrapped).
 """
 
 from __future__ import annotations

@@ -122,6 +122,7 @@ class Branch:
     steps: tuple[JoinStep, ...]
     unbound: tuple[tuple[str, str], ...]  # params no positive literal binds
     arity: int  # how many of ``params`` are the action's own
+    reads: tuple[str, ...]  # the changing predicates its literals read
     # per effect: polarity, arguments, same-polarity precondition literals of its predicate,
     # and (for deletes) adds of the same atom pattern under the same condition
     effect_checks: tuple[tuple[bool, tuple[str, ...], tuple, tuple], ...]
@@ -185,6 +186,7 @@ def _plan(
         )
         checks_by_effect.append((effect.positive, effect.atom.args, same_in_pre, same_adds))
     arity = len(action.params) if action else 0
+    reads = tuple(sorted({atom.predicate for _, atom in literals} & dynamic))
     return Branch(
         action,
         params,
@@ -193,6 +195,7 @@ def _plan(
         tuple(steps),
         unbound,
         arity,
+        reads,
         tuple(checks_by_effect),
     )
 
@@ -242,6 +245,12 @@ class Logic:
         self.branches = [b for b in branches if all(self.objects_of(k) for _, k in b.params)]
         self._operators: dict[tuple, Operator] = {}
         self._applicable: dict[tuple, Applicable | None] = {}
+        # branches whose changing predicates hold at most one fact initially (where the
+        # agent is, what it holds) are memoised on those facts
+        few = {p for p in self.dynamic if sizes.get(p, 0) <= 1}
+        self._branch_memo: list[dict | None] = [
+            {} if set(b.reads) <= few else None for b in self.branches
+        ]
         self._changed = {
             name: {e.atom.predicate for e in action.effects}
             for name, action in domain.actions.items()
@@ -267,22 +276,35 @@ class Logic:
     def applicable(self, state: State) -> Iterator[Applicable]:
         """Every operator applicable in ``state`` (with duplicates across branches), as
         light handles: ``operator`` grounds the one that is actually applied."""
-        known = self._applicable
         for index, branch in enumerate(self.branches):
-            names = [var for var, _ in branch.params]
-            for binding in self._matches(branch, state, typed=False):
-                key = (index, *[binding[var] for var in names])
-                found = known.get(key, _MISSING)
-                if found is _MISSING:  # the type and no-op checks are done once per key
-                    assert branch.action is not None
-                    own = tuple(binding[var] for var in names[: branch.arity])
-                    found = known[key] = (
-                        Applicable(branch.action.name, own, key)
-                        if self._typed(branch, binding) and not self._noop(branch, binding)
-                        else None
-                    )
-                if found is not None:
-                    yield found
+            memo = self._branch_memo[index]
+            if memo is not None:  # read few changing facts: remember its answers
+                key_sets = tuple(
+                    frozenset(state.dynamic.by_predicate.get(p, ())) for p in branch.reads
+                )
+                found_all = memo.get(key_sets)
+                if found_all is None:
+                    found_all = memo[key_sets] = list(self._applicable_in(index, branch, state))
+                yield from found_all
+                continue
+            yield from self._applicable_in(index, branch, state)
+
+    def _applicable_in(self, index: int, branch: Branch, state: State) -> Iterator[Applicable]:
+        known = self._applicable
+        names = [var for var, _ in branch.params]
+        for binding in self._matches(branch, state, typed=False):
+            key = (index, *[binding[var] for var in names])
+            found = known.get(key, _MISSING)
+            if found is _MISSING:  # the type and no-op checks are done once per key
+                assert branch.action is not None
+                own = tuple(binding[var] for var in names[: branch.arity])
+                found = known[key] = (
+                    Applicable(branch.action.name, own, key)
+                    if self._typed(branch, binding) and not self._noop(branch, binding)
+                    else None
+                )
+            if found is not None:
+                yield found
 
     def operator(self, applicable: Applicable) -> Operator:
         op = self._operators.get(applicable.key)

@@ -82,7 +82,7 @@ def test_eto_wording_renders_the_same_state_with_its_own_words():
 
 def test_eto_expert_trajectories_replay_in_the_eto_wording():
     """ETO's train trajectories (arrival sentence stripped, as IPR does) are reproduced."""
-    env = gym.make("ipr/ALFWorld-v0", split="train", wording="eto", max_episode_steps=None)
+    env = gym.make("ipr/ALFWorld-v0", split="train", wording="eto")
     env.unwrapped.max_episode_steps = None
     for task in task_ids("train", os.environ["IPR_GYM_DATA"])[::400]:
         conversation = expert_conversation(task, os.environ["IPR_GYM_DATA"])
