@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
 
     commands.add_parser("envs", help="list the registered environment ids")
+    server = commands.add_parser(
+        "sql-server", help="run a private MariaDB with InterCode's Spider databases"
+    )
+    server.add_argument("--port", type=int, help="loopback port (default: a free one)")
+    server.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
     return parser
 
 
@@ -42,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for env_id in sorted(k for k in gym.registry if k.startswith("ipr/")):
             print(env_id)
         return 0
+    if args.command == "sql-server":
+        return _sql_server(args.port, args.data_dir)
     root = data_root(args.data_dir)
     if args.data_command == "status":
         print(format_status(data_status(root), root))
@@ -57,6 +64,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InstallError as error:
         print(f"ipr-gym: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _sql_server(port: int | None, data_dir: str | None) -> int:
+    import signal
+    import threading
+
+    from ipr_gym.data import dataset_dir
+    from ipr_gym.intercode_sql.server import start_server
+
+    server = start_server(dataset_dir("intercode", data_dir) / "ic_spider_dbs.sql", port=port)
+    print(f"export IPR_INTERCODE_MYSQL_URL='{server.url()}'", flush=True)
+    print("serving the 20 Spider databases read-only; Ctrl-C stops and deletes it", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     return 0
 
 

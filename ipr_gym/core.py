@@ -148,11 +148,11 @@ class TextEnv(gym.Env[str, str]):
         self.render_mode = render_mode
         self.observation_space = TextSpace()
         self.action_space = TextSpace()
-        self._task: TaskId | None = None
-        self._actions: list[str] = []
-        self._done = False
-        self._last: tuple[str, dict[str, Any]] = ("", {})
-        self._task_set: frozenset[TaskId] | None = None
+        self._episode_task: TaskId | None = None
+        self._episode_actions: list[str] = []
+        self._episode_done = False
+        self._episode_last: tuple[str, dict[str, Any]] = ("", {})
+        self._task_ids: frozenset[TaskId] | None = None
 
     # ----------------------------------------------------------------- the game (subclasses)
     @property
@@ -230,39 +230,39 @@ class TextEnv(gym.Env[str, str]):
         return self._start(task)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self._task is None:
+        if self._episode_task is None:
             raise EpisodeError("step() called before reset(); call reset() or restore() first")
-        if self._done:
+        if self._episode_done:
             raise EpisodeError("the episode has ended; call reset() or restore() first")
         if not isinstance(action, str):
             raise TypeError(f"an action is a str, got {type(action).__name__}: {action!r}")
         result = self._act(action)
-        self._actions.append(action)
+        self._episode_actions.append(action)
         truncated = (
             not result.terminated
             and self.max_episode_steps is not None
-            and len(self._actions) >= self.max_episode_steps
+            and len(self._episode_actions) >= self.max_episode_steps
         )
-        self._done = result.terminated or truncated
+        self._episode_done = result.terminated or truncated
         info = self._info(won=result.won, invalid=result.invalid)
-        self._last = (result.observation, info)
+        self._episode_last = (result.observation, info)
         return result.observation, float(result.reward), result.terminated, truncated, info
 
     def render(self) -> str | None:
-        return self._last[0] if self.render_mode == "ansi" else None
+        return self._episode_last[0] if self.render_mode == "ansi" else None
 
     # ----------------------------------------------------------------- snapshots
     def snapshot(self) -> Snapshot:
-        if self._task is None:
+        if self._episode_task is None:
             raise EpisodeError("snapshot() needs an episode; call reset() first")
-        obs, info = self._last
+        obs, info = self._episode_last
         return Snapshot(
             env=self.fingerprint(),
-            task=self._task,
-            actions=tuple(self._actions),
+            task=self._episode_task,
+            actions=tuple(self._episode_actions),
             observation=obs,
             info=copy.deepcopy(info),
-            ended=self._done,
+            ended=self._episode_done,
             state=self._save_state(),
         )
 
@@ -280,27 +280,27 @@ class TextEnv(gym.Env[str, str]):
             for action in snapshot.actions:
                 self.step(action)
         else:
-            self._task = snapshot.task
-            self._actions = list(snapshot.actions)
-            self._last = (snapshot.observation, copy.deepcopy(snapshot.info))
-            self._done = snapshot.ended
-        obs, info = self._last
+            self._episode_task = snapshot.task
+            self._episode_actions = list(snapshot.actions)
+            self._episode_last = (snapshot.observation, copy.deepcopy(snapshot.info))
+            self._episode_done = snapshot.ended
+        obs, info = self._episode_last
         return obs, copy.deepcopy(info)
 
     # ----------------------------------------------------------------- internals
     def _start(self, task: TaskId) -> tuple[str, dict[str, Any]]:
         obs = self._begin(task)
-        self._task = task
-        self._actions = []
-        self._done = False
+        self._episode_task = task
+        self._episode_actions = []
+        self._episode_done = False
         info = self._info(won=False, invalid=False)
-        self._last = (obs, info)
+        self._episode_last = (obs, info)
         return obs, copy.deepcopy(info)
 
     def _info(self, *, won: bool, invalid: bool) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "task": self._task,
-            "step": len(self._actions),
+            "task": self._episode_task,
+            "step": len(self._episode_actions),
             "won": bool(won),
             "invalid": bool(invalid),
         }
@@ -313,13 +313,13 @@ class TextEnv(gym.Env[str, str]):
         return info
 
     def _check_task(self, task: Any) -> None:
-        if self._task_set is None:
-            self._task_set = frozenset(self.tasks)
-        if task not in self._task_set:
+        if self._task_ids is None:
+            self._task_ids = frozenset(self.tasks)
+        if task not in self._task_ids:
             some = list(self.tasks[:5])
             raise ValueError(
                 f"unknown task {task!r} for split {self.split!r} of {type(self).__name__} "
-                f"({len(self._task_set)} tasks, e.g. {some})"
+                f"({len(self._task_ids)} tasks, e.g. {some})"
             )
 
 

@@ -1,0 +1,139 @@
+"""Running agent statements on a MySQL-compatible server, contained.
+
+Each backend holds two connections of the same read-only account: one runs statements, the
+other is the watchdog that ``KILL QUERY``s a statement past its time limit (an account may
+kill its own statements, so this needs no privilege and works on any server). Results are
+streamed and cut at ``max_rows`` on the server side, so a huge result is never buffered.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from ipr_gym.intercode_sql.sandbox import refusal
+
+ERROR_PREFIX = "Error executing query: "
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a statement gave: rows (a result set), or neither rows nor error, or an error."""
+
+    rows: tuple[tuple[Any, ...], ...] | None
+    error: str | None = None
+
+    @property
+    def observation(self) -> str:
+        """The text InterCode shows: the rows as a Python list, or the error."""
+        if self.error is not None:
+            return ERROR_PREFIX + self.error
+        return "" if self.rows is None else str(list(self.rows))
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """``mysql://user:password@host:port/?unix_socket=/path`` -> pymysql.connect keywords."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb"):
+        raise ValueError(f"expected a mysql:// URL, got {url!r}")
+    options = dict(urllib.parse.parse_qsl(parts.query))
+    kwargs: dict[str, Any] = {
+        "user": urllib.parse.unquote(parts.username or ""),
+        "password": urllib.parse.unquote(parts.password or ""),
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+    }
+    if "unix_socket" in options:
+        kwargs["unix_socket"] = options["unix_socket"]
+    return kwargs
+
+
+class MySQLBackend:
+    def __init__(self, url: str, *, timeout_s: float = 5.0, max_rows: int = 10_000):
+        import pymysql
+
+        self._pymysql = pymysql
+        self._kwargs = parse_url(url)
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self._conn = self._connect()
+        self._guard = self._connect()
+        self.database: str | None = None
+
+    def _connect(self) -> Any:
+        return self._pymysql.connect(
+            **self._kwargs, autocommit=True, charset="utf8mb4", connect_timeout=10
+        )
+
+    def close(self) -> None:
+        for conn in (self._conn, self._guard):
+            try:
+                conn.close()
+            except Exception:  # already gone
+                pass
+
+    def start_episode(self, database: str) -> None:
+        """A clean session on ``database``: the account's password and limits restored."""
+        if not self._conn.open:
+            self._conn = self._connect()
+        with self._conn.cursor() as cur:
+            cur.execute("SET PASSWORD = PASSWORD(%s)", (self._kwargs["password"],))
+            try:  # MariaDB enforces this server-side; the watchdog covers other servers
+                cur.execute("SET SESSION max_statement_time = %s", (self.timeout_s,))
+            except self._pymysql.MySQLError:
+                pass
+            cur.execute(f"USE `{database}`")
+        self.database = database
+
+    def run(self, statement: str) -> Result:
+        """Run one agent statement under the sandbox's rules."""
+        why = refusal(statement)
+        if why is not None:
+            return Result(None, why)
+        result = self.query(statement)
+        if result.error is None and statement.strip().lower().startswith("use"):
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT DATABASE()")
+                self.database = cur.fetchone()[0]
+        return result
+
+    def query(self, statement: str) -> Result:
+        """Run a statement with the time limit and the row cap (no sandbox filter)."""
+        if not self._conn.open:
+            self._conn = self._connect()
+            if self.database:
+                with self._conn.cursor() as cur:
+                    cur.execute(f"USE `{self.database}`")
+        thread_id = self._conn.thread_id()
+        timer = threading.Timer(self.timeout_s, self._kill, (thread_id,))
+        timer.start()
+        cursor = self._conn.cursor(self._pymysql.cursors.SSCursor)
+        try:
+            cursor.execute(statement)
+            if cursor.description is None:
+                return Result(None)
+            rows = cursor.fetchmany(self.max_rows + 1)
+            if len(rows) > self.max_rows:
+                self._kill(thread_id)
+                return Result(None, f"the result has more than {self.max_rows} rows")
+            return Result(tuple(rows))
+        except self._pymysql.MySQLError as error:
+            message = error.args[1] if len(error.args) > 1 else str(error)
+            return Result(None, str(message))
+        finally:
+            timer.cancel()
+            try:
+                cursor.close()
+            except self._pymysql.MySQLError:
+                pass
+
+    def _kill(self, thread_id: int) -> None:
+        try:
+            if not self._guard.open:
+                self._guard = self._connect()
+            with self._guard.cursor() as cur:
+                cur.execute(f"KILL QUERY {int(thread_id)}")
+        except self._pymysql.MySQLError:
+            pass
