@@ -1,0 +1,156 @@
+"""ipr/InterCodeSQL-v0 on a real MariaDB: gold answers, the sandbox, the contract."""
+
+import functools
+import time
+
+import gymnasium as gym
+import pytest
+
+import ipr_gym  # noqa: F401
+from ipr_gym.intercode_sql.tasks import expert_episodes, load_tasks
+from ipr_gym.testing.conformance import check_conformance
+
+INVALID_GOLD = {164, 802, 178, 225, 531, 638}
+TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def env(mariadb):
+    env = gym.make(
+        "ipr/InterCodeSQL-v0", backend="mysql", url=mariadb.url(), split="all", timeout_s=TIMEOUT
+    )
+    env.unwrapped.max_episode_steps = None
+    yield env
+    env.close()
+
+
+def test_every_valid_gold_query_scores_one_against_itself(env):
+    failing = []
+    for task in env.unwrapped.tasks:
+        env.reset(options={"task": task})
+        env.step(env.unwrapped.task_record(task).gold)
+        _, reward, terminated, _, info = env.step("submit")
+        assert terminated
+        if reward != 1.0:
+            failing.append(task)
+    assert set(failing) == INVALID_GOLD
+
+
+def test_published_gpt4_episodes_that_reached_one_still_do(env):
+    experts = expert_episodes("gpt-4")
+    assert len(experts) == 762
+    rewards = []
+    for task, actions in list(experts.items())[::25]:
+        env.reset(options={"task": task})
+        for action in actions:
+            _, reward, *_ = env.step(action)
+        rewards.append(reward)
+    # MySQL 8 vs MariaDB and DESCRIBE output can differ, so a few may not; most must
+    assert sum(r == 1.0 for r in rewards) >= 0.9 * len(rewards)
+
+
+ADVERSARIAL = [
+    "DROP TABLE people",
+    "DELETE FROM people",
+    "UPDATE people SET Name = 'x'",
+    "INSERT INTO people VALUES (99, 'x', 'y', 'z', 1)",
+    "CREATE TABLE t (x int)",
+    "ALTER TABLE people ADD COLUMN y int",
+    "TRUNCATE people",
+    "GRANT ALL ON *.* TO 'agent'@'localhost'",
+    "CREATE DATABASE evil",
+    "SET SESSION max_statement_time = 0",
+    "SET PASSWORD = PASSWORD('stolen')",
+    "SELECT SLEEP(30)",
+    "SELECT BENCHMARK(1000000000, MD5('x'))",
+    "SELECT COUNT(*) FROM people a, people b, people c, people d, people e, people f",
+    "SELECT * FROM people a, people b, people c, people d, people e, people f",
+    "LOAD DATA INFILE '/etc/passwd' INTO TABLE people",
+    "SELECT * FROM people INTO OUTFILE '/tmp/ipr-leak'",
+    "SELECT LOAD_FILE('/etc/passwd')",
+    "COMMIT",
+    "ROLLBACK",
+    "START TRANSACTION",
+    "LOCK TABLES people WRITE",
+    "/*!50000 DROP TABLE people */",
+    "SELECT 1; DROP TABLE people",
+    "HANDLER people OPEN",
+    "DO SLEEP(30)",
+    "KILL 1",
+    "SHUTDOWN",
+    "FLUSH PRIVILEGES",
+]
+
+
+def _checksums(mariadb):
+    import pymysql
+
+    root = pymysql.connect(unix_socket=mariadb.socket, user="root", password=mariadb.root_password)
+    sums = {}
+    with root.cursor() as cur:
+        for db in mariadb.databases:
+            cur.execute(f"SHOW TABLES FROM `{db}`")
+            for (table,) in cur.fetchall():
+                cur.execute(f"CHECKSUM TABLE `{db}`.`{table}`")
+                sums[(db, table)] = cur.fetchone()[1]
+        cur.execute("SELECT user, host FROM mysql.user ORDER BY user, host")
+        sums["users"] = cur.fetchall()
+        cur.execute("SHOW DATABASES")
+        sums["databases"] = cur.fetchall()
+    root.close()
+    return sums
+
+
+def test_adversarial_statements_are_contained(env, mariadb):
+    before = _checksums(mariadb)
+    task = next(t for t in env.unwrapped.tasks if env.unwrapped.task_record(t).db == "poker_player")
+    for statement in ADVERSARIAL:
+        env.reset(options={"task": task})
+        start = time.monotonic()
+        obs, reward, terminated, _, info = env.step(statement)
+        assert time.monotonic() - start <= TIMEOUT + 1, statement
+        assert not terminated and reward == 0.0
+        if statement.startswith("SELECT COUNT(*)"):
+            assert obs == "[(117649,)]"  # allowed: a read of 7**6 rows counted, small result
+        elif statement.startswith("SELECT LOAD_FILE"):
+            assert obs == "[(None,)]"  # no FILE privilege: nothing is read
+        elif not statement.startswith("SELECT BENCHMARK"):  # may stop early with 0
+            assert obs.startswith("Error executing query: "), (statement, obs)
+            assert info["invalid"]
+        # the next episode is unaffected
+        env.reset(options={"task": task})
+        env.step(env.unwrapped.task_record(task).gold)
+        assert env.step("submit")[1] == 1.0, statement
+    assert _checksums(mariadb) == before
+
+
+def test_conformance(mariadb):
+    statements = ["SHOW TABLES", "SELECT 1", "SELECT COUNT(*) FROM people", "submit", "USE singer"]
+
+    def sampler(info, rng):
+        return rng.choice(statements)
+
+    make = functools.partial(
+        gym.make, "ipr/InterCodeSQL-v0", backend="mysql", url=mariadb.url(), split="all"
+    )
+    tasks = [t.index for t in load_tasks() if t.db == "poker_player"][:3]
+    # every string is an SQL statement here, and an error replaces the answer that
+    # `submit` scores (as in InterCode), so the malformed-action check does not apply
+    check_conformance(make, tasks=tasks, action_sampler=sampler, malformed=(), n_walks=6)
+
+
+def test_snapshot_carries_the_current_database_and_last_answer(env):
+    env.reset(options={"task": 0})
+    env.step("USE world_1")
+    env.step("SELECT COUNT(*) FROM city")
+    snap = env.snapshot()
+    env.reset(options={"task": 0})
+    obs, info = env.restore(snap)
+    assert obs == "[(4079,)]"
+    assert env.step("SELECT COUNT(*) FROM country")[0] == "[(239,)]"
+
+
+def test_missing_server_url_is_explained(monkeypatch):
+    monkeypatch.delenv("IPR_INTERCODE_MYSQL_URL", raising=False)
+    with pytest.raises(ValueError, match="ipr-gym sql-server"):
+        gym.make("ipr/InterCodeSQL-v0", backend="mysql")
