@@ -10,6 +10,10 @@ InterCode. Like InterCode, the gold query runs in the session's current database
 A statement that fails or that the sandbox refuses sets ``info["invalid"]``; as in
 InterCode its error then is the answer ``submit`` scores (0), so it is not a no-op.
 
+Backends: ``sqlite`` (default, embedded: the same dump converted by
+``sqlite_convert``; see ``sqlite_backend`` for what it cannot match) and ``mysql`` (any
+MySQL-compatible server by URL; ``ipr-gym sql-server`` starts a private MariaDB).
+
 Snapshots need no database state: nothing an agent runs can change the databases (a
 read-only account, the sandbox filter). A snapshot carries the session's current
 database and last result instead.
@@ -22,8 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ipr_gym.core import TaskId, TextEnv, Transition
+from ipr_gym.data import data_root, dataset_dir
 from ipr_gym.intercode_sql.mysql_backend import MySQLBackend, Result
 from ipr_gym.intercode_sql.reward import intercode_reward
+from ipr_gym.intercode_sql.sqlite_backend import SQLiteBackend
+from ipr_gym.intercode_sql.sqlite_convert import convert
 from ipr_gym.intercode_sql.tasks import SQLTask, load_tasks, split_indices
 
 BACKENDS = ("sqlite", "mysql")
@@ -46,22 +53,22 @@ class InterCodeSQLEnv(TextEnv):
         super().__init__(split=split, max_episode_steps=max_episode_steps, render_mode=render_mode)
         if backend not in BACKENDS:
             raise ValueError(f"unknown InterCode-SQL backend {backend!r}; valid: {list(BACKENDS)}")
-        if backend == "sqlite":
-            raise NotImplementedError(
-                "the embedded SQLite backend has not landed yet (issue #4); use "
-                "backend='mysql' with url='mysql://agent:...@host:port/' (start a private "
-                "server with `ipr-gym sql-server`)"
-            )
-        url = url or os.environ.get(URL_VAR)
-        if not url:
-            raise ValueError(
-                f"backend='mysql' needs url= or ${URL_VAR}; `ipr-gym sql-server` starts a "
-                "private MariaDB with the Spider databases and prints its URL"
-            )
         self.backend_name = backend
-        self._all = load_tasks(None if data_dir is None else str(data_dir))
+        root = None if data_dir is None else str(data_dir)
+        self._all = load_tasks(root)
         self._tasks = split_indices(split, len(self._all))
-        self._backend = MySQLBackend(url, timeout_s=timeout_s, max_rows=max_rows)
+        self._backend: MySQLBackend | SQLiteBackend
+        if backend == "sqlite":
+            folder = convert(dataset_dir("intercode", root) / "ic_spider_dbs.sql", data_root(root))
+            self._backend = SQLiteBackend(folder, timeout_s=timeout_s, max_rows=max_rows)
+        else:
+            url = url or os.environ.get(URL_VAR)
+            if not url:
+                raise ValueError(
+                    f"backend='mysql' needs url= or ${URL_VAR}; `ipr-gym sql-server` starts "
+                    "a private MariaDB with the Spider databases and prints its URL"
+                )
+            self._backend = MySQLBackend(url, timeout_s=timeout_s, max_rows=max_rows)
         self._record: SQLTask | None = None
         self._result: Result = Result(None)
         self._gold: dict[tuple[int, str | None], Result] = {}

@@ -69,7 +69,9 @@ def intercode_reward(agent: Sequence[tuple] | None, gold: Sequence[tuple] | None
         return 1.0
     reward = sum(shared.values()) / sum(union.values())
     if shared:
-        tau = kendall_tau_b(_shared_in_order(agent_rows, shared), _shared_in_order(gold_rows, shared))
+        tau = kendall_tau_b(
+            _shared_in_order(agent_rows, shared), _shared_in_order(gold_rows, shared)
+        )
         if not math.isnan(tau):
             reward = round(tau * reward, 2)
     return reward

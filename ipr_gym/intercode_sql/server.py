@@ -155,7 +155,9 @@ def _wait_for_root(sock: str, process: subprocess.Popen, base: str, timeout: flo
     while True:
         if process.poll() is not None:
             log = Path(base, "error.log")
-            raise RuntimeError(f"mariadbd exited: {log.read_text()[-2000:] if log.exists() else ''}")
+            raise RuntimeError(
+                f"mariadbd exited: {log.read_text()[-2000:] if log.exists() else ''}"
+            )
         try:
             return pymysql.connect(unix_socket=sock, user="root", password="")
         except pymysql.err.OperationalError:

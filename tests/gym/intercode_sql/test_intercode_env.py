@@ -29,7 +29,7 @@ def test_every_valid_gold_query_scores_one_against_itself(env):
     for task in env.unwrapped.tasks:
         env.reset(options={"task": task})
         env.step(env.unwrapped.task_record(task).gold)
-        _, reward, terminated, _, info = env.step("submit")
+        _, reward, terminated, _, _ = env.step("submit")
         assert terminated
         if reward != 1.0:
             failing.append(task)
@@ -145,7 +145,7 @@ def test_snapshot_carries_the_current_database_and_last_answer(env):
     env.step("SELECT COUNT(*) FROM city")
     snap = env.snapshot()
     env.reset(options={"task": 0})
-    obs, info = env.restore(snap)
+    obs, _ = env.restore(snap)
     assert obs == "[(4079,)]"
     assert env.step("SELECT COUNT(*) FROM country")[0] == "[(239,)]"
 

@@ -1,0 +1,100 @@
+"""The embedded SQLite backend: converted from the same dump, contained, MySQL-like."""
+
+import functools
+import hashlib
+import sqlite3
+import time
+from decimal import Decimal
+
+import gymnasium as gym
+import pytest
+from test_intercode_env import ADVERSARIAL
+
+import ipr_gym  # noqa: F401
+from ipr_gym.data import data_root, dataset_dir
+from ipr_gym.intercode_sql.mysql_backend import MySQLBackend
+from ipr_gym.intercode_sql.reward import intercode_reward
+from ipr_gym.intercode_sql.sqlite_backend import SQLiteBackend
+from ipr_gym.intercode_sql.sqlite_convert import COLLATION, convert, mysql_ci
+from ipr_gym.intercode_sql.tasks import load_tasks
+from ipr_gym.testing.conformance import check_conformance
+
+
+@pytest.fixture(scope="module")
+def folder():
+    return convert(dataset_dir("intercode") / "ic_spider_dbs.sql", data_root())
+
+
+def test_conversion_holds_every_database_table_and_row(folder):
+    databases = sorted(p.stem for p in folder.glob("*.sqlite"))
+    assert len(databases) == 20
+    tables = rows = 0
+    for name in databases:
+        conn = sqlite3.connect(folder / f"{name}.sqlite")
+        conn.create_collation(COLLATION, mysql_ci)
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        names.remove("_mysql_columns")
+        tables += len(names)
+        rows += sum(conn.execute(f"SELECT count(*) FROM `{n}`").fetchone()[0] for n in names)
+        conn.close()
+    assert (tables, rows) == (81, 6952)  # the dump's own counts (data README)
+    assert convert(dataset_dir("intercode") / "ic_spider_dbs.sql", data_root()) == folder
+
+
+def test_answers_like_mysql(folder):
+    backend = SQLiteBackend(folder)
+    backend.start_episode("world_1")
+    assert backend.run("SELECT count(*) FROM city WHERE name = 'kabul  '").rows == ((1,),)
+    total = backend.run("SELECT sum(population) FROM country WHERE governmentform = 'US Territory'")
+    assert total.rows == ((Decimal("329000"),),)
+    mean = backend.run("SELECT avg(population) FROM city WHERE countrycode = 'AFG'")
+    assert mean.rows == ((Decimal("583025.0000"),),)
+    assert (
+        backend.run("SHOW TABLES").observation == "[('city',), ('country',), ('countrylanguage',)]"
+    )
+    assert backend.run("DESCRIBE nowhere").error == "Table 'world_1.nowhere' doesn't exist"
+    assert backend.run("USE singer").rows is None and backend.database == "singer"
+
+
+def test_gold_results_agree_with_mariadb(folder, mariadb):
+    """Measured: 92.9% of the 1,034 gold queries give the same answer (reward 1.0) on both;
+    the rest is SQLite vs MySQL (row order of joins and ties, bare GROUP BY columns, integer
+    division) or the six golds MySQL rejects."""
+    mysql, lite = MySQLBackend(mariadb.url()), SQLiteBackend(folder)
+    agree = 0
+    for task in load_tasks():
+        mysql.start_episode(task.db)
+        lite.start_episode(task.db)
+        a, b = mysql.query(task.gold), lite.run(task.gold)
+        both_fail = a.error is not None and b.error is not None
+        agree += both_fail or (a.error is None and intercode_reward(b.rows, a.rows) == 1.0)
+    mysql.close()
+    assert agree / len(load_tasks()) >= 0.92
+
+
+def test_adversarial_statements_are_contained(folder):
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.sqlite")}
+    env = gym.make("ipr/InterCodeSQL-v0", split="all", timeout_s=2.0)
+    task = next(t.index for t in load_tasks() if t.db == "poker_player")
+    for statement in [*ADVERSARIAL, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                      "SELECT x + 1 FROM c) SELECT count(*) FROM c",
+                      "PRAGMA writable_schema = 1", "ATTACH 'x.db' AS x", "VACUUM"]:  # fmt: skip
+        env.reset(options={"task": task})
+        start = time.monotonic()
+        _, reward, terminated, _, _ = env.step(statement)
+        assert time.monotonic() - start <= 3.0, statement
+        assert (reward, terminated) == (0.0, False)
+        env.reset(options={"task": task})
+        env.step(env.unwrapped.task_record(task).gold)
+        assert env.step("submit")[1] == 1.0, statement
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.sqlite")}
+    assert after == before
+
+
+def test_conformance_sqlite():
+    statements = ["SHOW TABLES", "SELECT 1", "SELECT count(*) FROM people", "submit", "USE singer"]
+    make = functools.partial(gym.make, "ipr/InterCodeSQL-v0", split="all")
+    tasks = [t.index for t in load_tasks() if t.db == "poker_player"][:3]
+    check_conformance(
+        make, tasks=tasks, action_sampler=lambda info, rng: rng.choice(statements), malformed=()
+    )
