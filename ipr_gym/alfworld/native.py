@@ -66,9 +66,9 @@ class NativeGame:
         # Commands and the goal depend only on the facts preconditions and the goal read,
         # when every template is cacheable: a state's admissible commands are then
         # remembered under those facts (``checked`` and the like do not count).
-        self.relevant = _read_predicates(domain, problem) & self.logic.dynamic
+        self.relevant = tuple(sorted(_read_predicates(domain, problem) & self.logic.dynamic))
         cacheable = all(self._static_templates.values())
-        self.memo: dict[frozenset[Fact], tuple] | None = {} if cacheable else None
+        self.memo: dict[tuple[frozenset, ...], tuple] | None = {} if cacheable else None
         self._simple_templates = {
             name: simple
             for name, text in self.grammar.actions.items()
@@ -221,7 +221,8 @@ class NativeEngine:
         game = self.game
         key = None
         if game.memo is not None:
-            key = frozenset(f for f in self.state.dynamic.facts if f[0] in game.relevant)
+            by_predicate = self.state.dynamic.by_predicate
+            key = tuple(frozenset(by_predicate.get(p, ())) for p in game.relevant)
             found = game.memo.get(key)
             if found is not None:
                 self._by_command, self.admissible, self.won = found
