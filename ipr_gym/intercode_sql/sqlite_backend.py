@@ -25,11 +25,13 @@ from ipr_gym.intercode_sql.mysql_backend import Result
 from ipr_gym.intercode_sql.sandbox import refusal
 from ipr_gym.intercode_sql.sqlite_convert import COLLATION, mysql_ci
 
+
+def _decimal_converter(scale: int) -> Any:
+    return lambda raw: Decimal(raw.decode()).quantize(Decimal(1).scaleb(-scale))
+
+
 for _scale in range(0, 31):
-    sqlite3.register_converter(
-        f"DECIMAL_{_scale}",
-        lambda raw, s=_scale: Decimal(raw.decode()).quantize(Decimal(1).scaleb(-s)),
-    )
+    sqlite3.register_converter(f"DECIMAL_{_scale}", _decimal_converter(_scale))
 sqlite3.register_converter("MYSQLDATE", lambda raw: datetime.date.fromisoformat(raw.decode()))
 sqlite3.register_converter(
     "MYSQLDATETIME", lambda raw: datetime.datetime.fromisoformat(raw.decode())
@@ -299,11 +301,14 @@ class SQLiteBackend:
     def _typed_rows(self, description: Any, rows: list[tuple]) -> tuple[tuple, ...]:
         """Give unaliased SUM/AVG/MAX/MIN columns MySQL's result types (Decimal for
         integer sums and averages and for decimal columns)."""
-        plans = []
+        plans: list[tuple[str, str] | None] = []
         for column in description:
             found = _AGGREGATE_NAME.match(column[0])
             column_type = self._types.get(found.group(2).lower()) if found else None
-            plans.append((found.group(1).lower(), column_type) if column_type else None)
+            if found and column_type:
+                plans.append((found.group(1).lower(), column_type))
+            else:
+                plans.append(None)
         if not any(plans):
             return tuple(rows)
         return tuple(

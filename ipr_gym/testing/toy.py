@@ -8,9 +8,12 @@ snapshot that forgets any of them is caught by the kit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import gymnasium as gym
 
 from ipr_gym.core import TaskId, TextEnv, Transition
 
@@ -165,3 +168,28 @@ class ToyEnv(TextEnv):
     def _actions_from(env: ToyEnv, task: TaskId, state: Any) -> list[str]:
         env._load_state(task, state)
         return [a for a in env._valid_actions() if a not in ("look", "inventory")]
+
+
+class SlowToy(ToyEnv):
+    """The toy game where ``wait`` takes a while (to catch a worker mid-batch) and ``hang``
+    never returns (to trip a step timeout)."""
+
+    def _act(self, action: str) -> Transition:
+        if action == "wait":
+            time.sleep(0.3)
+            return Transition("You wait.")
+        if action == "hang":
+            time.sleep(3600)
+        return super()._act(action)
+
+
+# Importing this module registers the toy games, so ``gym.make`` (and an env pool's
+# workers) can build them by id: ``gym.make("ipr_gym.testing.toy:ipr-testing/Toy-v0")``.
+for _name, _entry in (("Toy", "ToyEnv"), ("SlowToy", "SlowToy")):
+    if f"ipr-testing/{_name}-v0" not in gym.registry:
+        gym.register(
+            f"ipr-testing/{_name}-v0",
+            entry_point=f"ipr_gym.testing.toy:{_entry}",
+            order_enforce=False,
+            disable_env_checker=True,
+        )
