@@ -17,24 +17,20 @@ replaying those actions (environments are deterministic, so they are exactly whe
 were) and the pending request is retried once. A slot that still fails gets a
 ``SlotError`` in its place; the call never hangs. Workers end with ``close()``, when the
 pool is garbage collected, at interpreter exit, and by themselves when the parent dies.
+
+``backend="ray"`` runs the workers as Ray actors (``pip install 'ipr[ray]'``; it joins the
+running Ray cluster or starts a local one), with the same API and recovery.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, Listener, wait
 from typing import Any
 
 from ipr_gym.core import Snapshot, TaskId
+from ipr_gym.pool.process_worker import ProcessWorker, WorkerFailed
 from ipr_gym.pool.worker import SlotEnvs
 
 
@@ -55,55 +51,6 @@ class _SlotHistory:
     actions: list[str] = field(default_factory=list)
 
 
-class _Worker:
-    """A worker process started as ``python -m ipr_gym.pool.worker_main``: a fresh interpreter
-    (safe beside CUDA or threads, unlike fork) that needs nothing from ``__main__``
-    (unlike multiprocessing's spawn), connected back over a private Unix socket."""
-
-    def __init__(self, env_id: str, kwargs: dict[str, Any], start_timeout_s: float = 120.0):
-        folder = tempfile.mkdtemp(prefix="ipr-pool-")
-        address = os.path.join(folder, "socket")
-        key = secrets.token_bytes(32)
-        listener = Listener(address, family="AF_UNIX", authkey=key)
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ipr_gym.pool.worker_main", address, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            env=environment,
-        )
-        assert self.process.stdin is not None
-        self.process.stdin.write(pickle.dumps((key, env_id, kwargs)))
-        self.process.stdin.close()
-        listener._listener._socket.settimeout(start_timeout_s)  # type: ignore[attr-defined]
-        try:
-            self.conn = listener.accept()
-        finally:
-            listener.close()
-            shutil.rmtree(folder, ignore_errors=True)
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.alive:
-            self.process.kill()
-        self.process.wait()
-        self.conn.close()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.conn.close()
-
-
 class EnvPool:
     def __init__(
         self,
@@ -113,6 +60,7 @@ class EnvPool:
         workers: int = 2,
         env_kwargs: dict[str, Any] | None = None,
         step_timeout_s: float = 120.0,
+        backend: str = "process",
     ):
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
@@ -123,6 +71,14 @@ class EnvPool:
         self.n_workers = min(workers, slots)
         self.env_kwargs = dict(env_kwargs or {})
         self.step_timeout_s = step_timeout_s
+        if backend not in ("process", "ray"):
+            raise ValueError(f"unknown pool backend {backend!r}; valid: ['process', 'ray']")
+        if backend == "ray":
+            from ipr_gym.pool.ray_worker import RayWorker
+
+            self._worker_class: type[Any] = RayWorker
+        else:
+            self._worker_class = ProcessWorker
         self._history = [_SlotHistory() for _ in range(slots)]
         self._local = SlotEnvs(env_id, self.env_kwargs) if self.n_workers == 0 else None
         self._workers = [self._spawn() for _ in range(self.n_workers)]
@@ -188,7 +144,7 @@ class EnvPool:
 
     @property
     def worker_pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers]
+        return [w.pid for w in self._workers]
 
     # ------------------------------------------------------------------ internals
     def _check(self, slot: int) -> int:
@@ -198,11 +154,11 @@ class EnvPool:
             raise IndexError(f"slot {slot} out of range: the pool has {self.slots} slots")
         return slot
 
-    def _spawn(self) -> _Worker:
-        return _Worker(self.env_id, self.env_kwargs)
+    def _spawn(self) -> Any:
+        return self._worker_class(self.env_id, self.env_kwargs)
 
     @staticmethod
-    def _stop_all(workers: list[_Worker]) -> None:
+    def _stop_all(workers: list[Any]) -> None:
         for worker in workers:
             worker.stop()
 
@@ -235,24 +191,24 @@ class EnvPool:
     ) -> list[int]:
         """Send each worker its items, gather replies; the workers that failed."""
         failed = []
-        waiting: dict[Connection, int] = {}
+        waiting: dict[int, int] = {}  # id(worker) -> worker index
         for w, indices in pending.items():
             try:
-                self._workers[w].conn.send((op, [items[i] for i in indices]))
-                waiting[self._workers[w].conn] = w
-            except (OSError, ValueError):
+                self._workers[w].submit(op, [items[i] for i in indices])
+                waiting[id(self._workers[w])] = w
+            except WorkerFailed:
                 failed.append(w)
         while waiting:
-            ready = wait(list(waiting), timeout=self.step_timeout_s)
+            busy = [self._workers[w] for w in waiting.values()]
+            ready = self._worker_class.wait(busy, self.step_timeout_s)
             if not ready:  # timed out: every worker still busy is replaced
                 failed.extend(waiting.values())
                 break
-            for conn in ready:
-                assert isinstance(conn, Connection)
-                w = waiting.pop(conn)
+            for worker in ready:
+                w = waiting.pop(id(worker))
                 try:
-                    replies = conn.recv()
-                except (EOFError, OSError):
+                    replies = worker.result()
+                except WorkerFailed:
                     failed.append(w)
                     continue
                 for i, reply in zip(pending[w], replies, strict=True):
@@ -280,11 +236,11 @@ class EnvPool:
                 continue
             if history.actions:
                 requests.append(("step", [(slot, a) for a in history.actions]))
-            for request in requests:  # a rebuild that fails surfaces on the retry
+            for op, items in requests:  # a rebuild that fails surfaces on the retry
                 try:
-                    new.conn.send(request)
-                    if not new.conn.poll(self.step_timeout_s):
+                    new.submit(op, items)
+                    if not self._worker_class.wait([new], self.step_timeout_s):
                         return
-                    new.conn.recv()
-                except (EOFError, OSError):
+                    new.result()
+                except WorkerFailed:
                     return

@@ -157,3 +157,16 @@ def test_the_real_environments_run_in_workers(installed_data, tmp_path):
                 assert [r[0] for r in results] == ["[('people',), ('poker_player',)]"] * 2
     finally:
         server.stop()
+
+
+def test_ray_backend_gives_the_same_results_and_survives_a_killed_actor():
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        with EnvPool(TOY, 6, workers=0) as local, EnvPool(TOY, 6, workers=2, backend="ray") as pool:
+            assert play(pool) == play(local)
+            ray.kill(pool._workers[0].actor, no_restart=True)  # what a lost node looks like
+            looks = [(s, "look") for s in range(1, 6)]
+            assert pool.step(looks) == local.step(looks)
+    finally:
+        ray.shutdown()
