@@ -27,7 +27,8 @@ from typing import Any
 
 from ipr_gym.core import TaskId, TextEnv, Transition
 from ipr_gym.data import data_root, dataset_dir
-from ipr_gym.intercode_sql.mysql_backend import MySQLBackend, Result
+from ipr_gym.intercode_sql.mysql_backend import MySQLBackend
+from ipr_gym.intercode_sql.result import Result
 from ipr_gym.intercode_sql.reward import intercode_reward
 from ipr_gym.intercode_sql.sqlite_backend import SQLiteBackend
 from ipr_gym.intercode_sql.sqlite_convert import convert

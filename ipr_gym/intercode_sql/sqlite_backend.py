@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from ipr_gym.intercode_sql.mysql_backend import Result
+from ipr_gym.intercode_sql.result import Result
 from ipr_gym.intercode_sql.sandbox import refusal
 from ipr_gym.intercode_sql.sqlite_convert import COLLATION, mysql_ci
 
