@@ -23,7 +23,7 @@ _TASK = re.compile(r"Your task is to: (.*)")
 Engine = Any  # NativeEngine or reference.ReferenceEngine
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _native_game(split: str, task: str, wording: str, root: str | None) -> NativeGame:
     """Parsed games are shared by every env of the process: a reset then costs no parsing."""
     return NativeGame(load_game(split, task, wording, root))

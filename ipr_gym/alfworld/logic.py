@@ -42,6 +42,7 @@ from ipr_gym.alfworld.pddl import (
 Fact = tuple[str, tuple[str, ...]]
 _OBJECT = frozenset({"object"})
 _MISSING: Any = object()
+BRANCH_MEMO_SIZE = 256  # answers remembered per branch
 Literal = tuple[bool, Atom]
 
 
@@ -284,6 +285,8 @@ class Logic:
                 )
                 found_all = memo.get(key_sets)
                 if found_all is None:
+                    if len(memo) >= BRANCH_MEMO_SIZE:
+                        memo.clear()
                     found_all = memo[key_sets] = list(self._applicable_in(index, branch, state))
                 yield from found_all
                 continue

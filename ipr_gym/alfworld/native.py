@@ -31,7 +31,7 @@ from ipr_gym.alfworld.textgen import (
 )
 
 NOTHING_HAPPENS = "Nothing happens."
-MEMO_SIZE = 20_000  # states remembered per game
+MEMO_SIZE = 512  # states remembered per game (then forgotten at once: memory stays flat)
 
 
 class NativeGame:
