@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from ipr_gym.alfworld.native import NativeEngine, NativeGame, NativeState
 from ipr_gym.core import ProcessLocal, TaskId, TextEnv, Transition
 
 ENGINES = ("native", "textworld")
+TEXTWORLD_ENGINES_KEPT = 8
 _TASK = re.compile(r"Your task is to: (.*)")
 
 Engine = Any  # NativeEngine or reference.ReferenceEngine
@@ -51,7 +53,8 @@ class ALFWorldEnv(TextEnv):
         self.data_dir = None if data_dir is None else str(data_dir)
         self._tasks = task_ids(split, self.data_dir)
         self._engine: Engine | None = None
-        self._engines: dict[str, Engine] = {}  # textworld engines are costly: one per game
+        # textworld engines are costly to start (seconds) and to keep: the last few stay
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._instruction = ""
 
     @property
@@ -69,7 +72,9 @@ class ALFWorldEnv(TextEnv):
         if self.engine_name == "native":
             return NativeEngine(_native_game(self.split, task, self.wording, self.data_dir))
         engine = self._engines.get(task)
-        if engine is None:
+        if engine is not None:
+            self._engines.move_to_end(task)
+        else:
             from ipr_gym.alfworld.reference import ReferenceEngine
 
             path = game_path(self.split, task, self.wording, self.data_dir)
@@ -80,6 +85,8 @@ class ALFWorldEnv(TextEnv):
                 )
             engine = ReferenceEngine(path)
             self._engines[task] = engine
+            if len(self._engines) > TEXTWORLD_ENGINES_KEPT:
+                self._engines.popitem(last=False)[1].close()
         return engine
 
     def _begin(self, task: TaskId) -> str:
@@ -122,3 +129,8 @@ class ALFWorldEnv(TextEnv):
         if self.wording == "eto":
             actions = [re.sub(r"^move (.*) to (.*)$", r"put \1 in/on \2", a) for a in actions]
         return actions
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()

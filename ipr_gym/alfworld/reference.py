@@ -79,6 +79,9 @@ class ReferenceEngine:
         self.load(self._initial)
         return self.feedback
 
+    def close(self) -> None:
+        self._env.close()
+
     def step(self, command: str) -> tuple[str, bool]:
         admissible = command.strip() in self._pddl.state["_valid_commands"]
         self._env.step(command)
