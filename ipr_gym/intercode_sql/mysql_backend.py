@@ -43,6 +43,7 @@ class MySQLBackend:
         self.max_rows = max_rows
         self._conn = self._connect()
         self._guard = self._connect()
+        self._connection_killed = False
         self.database: str | None = None
 
     def _connect(self) -> Any:
@@ -59,16 +60,26 @@ class MySQLBackend:
 
     def start_episode(self, database: str) -> None:
         """A clean session on ``database``: the account's password and limits restored."""
-        if not self._conn.open:
-            self._conn = self._connect()
+        self._reconnect_if_needed()
         with self._conn.cursor() as cur:
             cur.execute("SET PASSWORD = PASSWORD(%s)", (self._kwargs["password"],))
+        self._session(database)
+
+    def _session(self, database: str | None) -> None:
+        with self._conn.cursor() as cur:
             try:  # MariaDB enforces this server-side; the watchdog covers other servers
                 cur.execute("SET SESSION max_statement_time = %s", (self.timeout_s,))
             except self._pymysql.MySQLError:
                 pass
-            cur.execute(f"USE `{database}`")
+            if database:
+                cur.execute(f"USE `{database}`")
         self.database = database
+
+    def _reconnect_if_needed(self) -> None:
+        if self._connection_killed or not self._conn.open:
+            self._connection_killed = False
+            self._conn = self._connect()
+            self._session(self.database)
 
     def run(self, statement: str) -> Result:
         """Run one agent statement under the sandbox's rules."""
@@ -84,14 +95,16 @@ class MySQLBackend:
 
     def query(self, statement: str) -> Result:
         """Run a statement with the time limit and the row cap (no sandbox filter)."""
-        if not self._conn.open:
-            self._conn = self._connect()
-            if self.database:
-                with self._conn.cursor() as cur:
-                    cur.execute(f"USE `{self.database}`")
+        self._reconnect_if_needed()
         thread_id = self._conn.thread_id()
-        timer = threading.Timer(self.timeout_s, self._kill, (thread_id,))
-        timer.start()
+        # KILL QUERY at the limit; if the statement still runs half a second later, the
+        # connection itself goes (it is reopened for the next statement)
+        timers = [
+            threading.Timer(self.timeout_s, self._kill, (thread_id,)),
+            threading.Timer(self.timeout_s + 0.5, self._kill, (thread_id, "CONNECTION")),
+        ]
+        for timer in timers:
+            timer.start()
         cursor = self._conn.cursor(self._pymysql.cursors.SSCursor)
         try:
             cursor.execute(statement)
@@ -103,20 +116,25 @@ class MySQLBackend:
                 return Result(None, f"the result has more than {self.max_rows} rows")
             return Result(tuple(rows))
         except self._pymysql.MySQLError as error:
+            if self._connection_killed:  # the statement ran over and took the connection
+                return Result(None, "Query execution was interrupted")
             message = error.args[1] if len(error.args) > 1 else str(error)
             return Result(None, str(message))
         finally:
-            timer.cancel()
+            for timer in timers:
+                timer.cancel()
             try:
                 cursor.close()
             except self._pymysql.MySQLError:
                 pass
 
-    def _kill(self, thread_id: int) -> None:
+    def _kill(self, thread_id: int, what: str = "QUERY") -> None:
+        if what == "CONNECTION":
+            self._connection_killed = True
         try:
             if not self._guard.open:
                 self._guard = self._connect()
             with self._guard.cursor() as cur:
-                cur.execute(f"KILL QUERY {int(thread_id)}")
+                cur.execute(f"KILL {what} {int(thread_id)}")
         except self._pymysql.MySQLError:
             pass
