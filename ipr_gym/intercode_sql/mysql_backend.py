@@ -1,7 +1,7 @@
 """Running agent statements on a MySQL-compatible server, contained.
 
 Each backend holds two connections of the same read-only account: one runs statements, the
-other is the watchdog that ``KILL QUERY``s a statement past its time limit (an account may
+other is the watchdog's, which ``KILL QUERY``s a statement past its time limit (an account may
 kill its own statements, so this needs no privilege and works on any server). Results are
 streamed and cut at ``max_rows`` on the server side, so a huge result is never buffered.
 """
@@ -9,7 +9,9 @@ streamed and cut at ``max_rows`` on the server side, so a huge result is never b
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from ipr_gym.intercode_sql.result import Result
@@ -44,6 +46,7 @@ class MySQLBackend:
         self._conn = self._connect()
         self._guard = self._connect()
         self._connection_killed = False
+        self._watchdog = _Watchdog(self._kill)
         self.database: str | None = None
 
     def _connect(self) -> Any:
@@ -52,6 +55,7 @@ class MySQLBackend:
         )
 
     def close(self) -> None:
+        self._watchdog.stop()
         for conn in (self._conn, self._guard):
             try:
                 conn.close()
@@ -97,14 +101,7 @@ class MySQLBackend:
         """Run a statement with the time limit and the row cap (no sandbox filter)."""
         self._reconnect_if_needed()
         thread_id = self._conn.thread_id()
-        # KILL QUERY at the limit; if the statement still runs half a second later, the
-        # connection itself goes (it is reopened for the next statement)
-        timers = [
-            threading.Timer(self.timeout_s, self._kill, (thread_id,)),
-            threading.Timer(self.timeout_s + 0.5, self._kill, (thread_id, "CONNECTION")),
-        ]
-        for timer in timers:
-            timer.start()
+        self._watchdog.arm(thread_id, self.timeout_s)
         cursor = self._conn.cursor(self._pymysql.cursors.SSCursor)
         try:
             cursor.execute(statement)
@@ -121,8 +118,7 @@ class MySQLBackend:
             message = error.args[1] if len(error.args) > 1 else str(error)
             return Result(None, str(message))
         finally:
-            for timer in timers:
-                timer.cancel()
+            self._watchdog.disarm()
             try:
                 cursor.close()
             except self._pymysql.MySQLError:
@@ -138,3 +134,54 @@ class MySQLBackend:
                 cur.execute(f"KILL {what} {int(thread_id)}")
         except self._pymysql.MySQLError:
             pass
+
+
+class _Watchdog:
+    """One thread per backend that kills the running statement when it outlives its
+    deadline: ``KILL QUERY`` at the limit, ``KILL CONNECTION`` half a second later if it
+    still runs. Arming costs no thread start, so it stays off the per-statement path."""
+
+    GRACE_S = 0.5
+
+    def __init__(self, kill: Callable[[int, str], None]):
+        self._kill = kill
+        self._cond = threading.Condition()
+        self._job: list[Any] | None = None  # [thread id, deadline, next stage]
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="ipr-sql-watchdog")
+        self._thread.start()
+
+    def arm(self, thread_id: int, timeout_s: float) -> None:
+        with self._cond:
+            self._job = [thread_id, time.monotonic() + timeout_s, "QUERY"]
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._job = None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped:
+                    if self._job is None:
+                        self._cond.wait()
+                        continue
+                    remaining = self._job[1] - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if self._stopped:
+                    return
+                assert self._job is not None
+                thread_id, _, stage = self._job
+                if stage == "QUERY":
+                    self._job = [thread_id, time.monotonic() + self.GRACE_S, "CONNECTION"]
+                else:
+                    self._job = None
+            self._kill(thread_id, stage)
