@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as TypingMapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from ipr_gym.alfworld.pddl import (
     ActionSchema,
@@ -202,12 +202,17 @@ def _plan(
 
 
 # ------------------------------------------------------------------ operators
-class Applicable(NamedTuple):
-    """An applicable operator before grounding: its action, own arguments and cache key."""
+class Applicable:
+    """An applicable operator before grounding: its action, own arguments and cache key,
+    and (filled in by the text side, where it can be cached) its command."""
 
-    action: str
-    args: tuple[str, ...]
-    key: tuple[Any, ...]
+    __slots__ = ("action", "args", "command", "key")
+
+    def __init__(self, action: str, args: tuple[str, ...], key: tuple[Any, ...]):
+        self.action = action
+        self.args = args
+        self.key = key
+        self.command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,7 @@ class Logic:
         # a parameter of a type no object has (ALFWorld's "location,") kills its branch
         self.branches = [b for b in branches if all(self.objects_of(k) for _, k in b.params)]
         self._operators: dict[tuple, Operator] = {}
+        self._checks = [_compile_checks(b, self._kinds) for b in self.branches]
         self._applicable: dict[tuple, Applicable | None] = {}
         # branches whose changing predicates hold at most one fact initially (where the
         # agent is, what it holds) are memoised on those facts
@@ -274,9 +280,10 @@ class Logic:
         return self._objects_of_type.get(kind, [])
 
     # -------------------------------------------------------------- applicability
-    def applicable(self, state: State) -> Iterator[Applicable]:
+    def applicable(self, state: State) -> list[Applicable]:
         """Every operator applicable in ``state`` (with duplicates across branches), as
         light handles: ``operator`` grounds the one that is actually applied."""
+        found: list[Applicable] = []
         for index, branch in enumerate(self.branches):
             memo = self._branch_memo[index]
             if memo is not None:  # read few changing facts: remember its answers
@@ -288,9 +295,10 @@ class Logic:
                     if len(memo) >= BRANCH_MEMO_SIZE:
                         memo.clear()
                     found_all = memo[key_sets] = list(self._applicable_in(index, branch, state))
-                yield from found_all
-                continue
-            yield from self._applicable_in(index, branch, state)
+                found.extend(found_all)
+            else:
+                found.extend(self._applicable_in(index, branch, state))
+        return found
 
     def _applicable_in(self, index: int, branch: Branch, state: State) -> Iterator[Applicable]:
         known = self._applicable
@@ -301,9 +309,10 @@ class Logic:
             if found is _MISSING:  # the type and no-op checks are done once per key
                 assert branch.action is not None
                 own = tuple(binding[var] for var in names[: branch.arity])
+                typed, noop = self._checks[index]
                 found = known[key] = (
                     Applicable(branch.action.name, own, key)
-                    if self._typed(branch, binding) and not self._noop(branch, binding)
+                    if typed(binding) and not noop(binding)
                     else None
                 )
             if found is not None:
@@ -447,6 +456,33 @@ class Logic:
 
     def won(self, state: State) -> bool:
         return any(next(self._matches(b, state), None) is not None for b in self.goal)
+
+
+def _compile_checks(branch: Branch, kinds: dict[str, frozenset[str]]) -> tuple[Any, Any]:
+    """The branch's type check and no-op check (``Logic._typed``, ``Logic._noop``) as
+    straight-line functions of a binding: they run once for every new operator, which is
+    most of the cost of a first visit to a state."""
+
+    def value(arg: str) -> str:
+        return f"b[{arg!r}]" if arg.startswith("?") else repr(arg)
+
+    def same(x: tuple[str, ...], y: tuple[str, ...]) -> str:
+        pairs = zip(x, y, strict=True)
+        return " and ".join(f"{value(a)} == {value(c)}" for a, c in pairs) or "True"
+
+    typed = " and ".join(
+        f"{kind!r} in K.get(b[{var!r}], O)" for var, kind in branch.params if kind != "object"
+    )
+    dropped = []
+    for positive, args, same_in_pre, same_adds in branch.effect_checks:
+        options = [same(args, other) for other in same_in_pre]
+        if not positive:
+            options += [same(args, other) for other in same_adds]
+        dropped.append("(" + " or ".join(f"({o})" for o in options) + ")" if options else "False")
+    noop = " and ".join(dropped) or "True"
+    scope = {"K": kinds, "O": _OBJECT}
+    exec(f"def typed(b):\n    return {typed or 'True'}\ndef noop(b):\n    return {noop}\n", scope)
+    return scope["typed"], scope["noop"]
 
 
 def _ground_fact(atom: Atom, binding: dict[str, str]) -> Fact:

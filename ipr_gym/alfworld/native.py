@@ -76,7 +76,9 @@ class NativeGame:
         }
 
     def text(self) -> TextGenerator:
-        return TextGenerator(self.grammar, self.entities, self.types)
+        return TextGenerator(
+            self.grammar, self.entities, self.types, frozenset(self.logic.dynamic)
+        )
 
     def mapping(self, op: Applicable) -> Mapping:
         schema = self.logic.domain.actions[op.action]
@@ -86,10 +88,13 @@ class NativeGame:
         }
 
     def command(self, op: Applicable, text: TextGenerator) -> str:
+        if op.command is not None:
+            return op.command
         used = self._template_params[op.action]
         key = (op.action, *[value for value, keep in zip(op.args, used, strict=True) if keep])
         cached = self._commands.get(key)
         if cached is not None:
+            op.command = cached
             return cached
         simple = self._simple_templates.get(op.action)
         if simple is not None:  # plain "{o}" placeholders: names filled in directly
@@ -101,7 +106,7 @@ class NativeGame:
         else:
             command = text.derive(self.grammar.actions[op.action].template, self.mapping(op))
         if self._static_templates[op.action]:
-            self._commands[key] = command
+            self._commands[key] = op.command = command
         return command
 
 
@@ -229,7 +234,7 @@ class NativeEngine:
                 return
         by_command: dict[str, Applicable] = {}
         for op in game.logic.applicable(self.state):
-            command = game.command(op, self.text)
+            command = op.command or game.command(op, self.text)
             by_command.setdefault(command, op)
         self._by_command = by_command
         self.admissible = sorted(by_command)

@@ -323,35 +323,48 @@ def _blocks(source: str) -> Iterator[tuple[str, str, Any]]:
 class TextGenerator:
     """Derives text from a grammar over a fact view, as textworld's CSG does."""
 
-    def __init__(self, grammar: Grammar, entities: dict[str, EntityInfo], types: dict[str, str]):
+    def __init__(
+        self,
+        grammar: Grammar,
+        entities: dict[str, EntityInfo],
+        types: dict[str, str],
+        changing: frozenset[str] = frozenset(),
+    ):
+        """``changing``: the predicates actions change; the sorted fact lists of the others
+        are kept from one view to the next (``not_`` facts always change)."""
         self.grammar = grammar
         self.entities = entities
         self.types = types
+        self.changing = changing
         self._view: TypingMapping[str, set[tuple[str, ...]]] = {}
-        self._index: dict[str, list[tuple[str, ...]]] = {}
-        self._by_argument: dict[tuple[str, int, str], list[tuple[str, ...]]] = {}
+        self._index: dict[Any, list[tuple[str, ...]]] = {}  # changing predicates, this view
+        self._kept: dict[Any, list[tuple[str, ...]]] = {}  # the others, for good
 
     def bind_view(self, view: TypingMapping[str, set[tuple[str, ...]]]) -> None:
         """Set the facts (by predicate) that queries read; sorted lists are made lazily."""
         self._view = view
         self._index = {}
-        self._by_argument = {}
+
+    def _cache(self, predicate: str) -> dict[Any, list[tuple[str, ...]]]:
+        if predicate in self.changing or predicate.startswith("not_"):
+            return self._index
+        return self._kept
 
     def _facts(self, predicate: str) -> list[tuple[str, ...]]:
-        found = self._index.get(predicate)
+        cache = self._cache(predicate)
+        found = cache.get(predicate)
         if found is None:
-            found = sorted(self._view.get(predicate, ()))
-            self._index[predicate] = found
+            found = cache[predicate] = sorted(self._view.get(predicate, ()))
         return found
 
     def _facts_with(self, predicate: str, pos: int, value: str) -> list[tuple[str, ...]]:
+        cache = self._cache(predicate)
         key = (predicate, pos, value)
-        found = self._by_argument.get(key)
+        found = cache.get(key)
         if found is None:
-            found = [
+            found = cache[key] = [
                 args for args in self._facts(predicate) if len(args) > pos and args[pos] == value
             ]
-            self._by_argument[key] = found
         return found
 
     def assignments(self, query: str, mapping: Mapping) -> Iterator[Mapping]:
