@@ -266,6 +266,7 @@ class Logic:
             _plan(None, extra, lits, sizes, self.dynamic)
             for extra, lits in _branches(problem.goal, counter)
         ]
+        self._goal_typed = [_compile_checks(b, self._kinds)[0] for b in self.goal]
 
     def _ancestors(self, kind: str) -> list[str]:
         chain = [kind]
@@ -303,7 +304,7 @@ class Logic:
     def _applicable_in(self, index: int, branch: Branch, state: State) -> Iterator[Applicable]:
         known = self._applicable
         names = [var for var, _ in branch.params]
-        for binding in self._matches(branch, state, typed=False):
+        for binding in self._matches(branch, state):
             key = (index, *[binding[var] for var in names])
             found = known.get(key, _MISSING)
             if found is _MISSING:  # the type and no-op checks are done once per key
@@ -328,32 +329,14 @@ class Logic:
             self._operators[applicable.key] = op
         return op
 
-    def _noop(self, branch: Branch, binding: dict[str, str]) -> bool:
-        """Whether every effect is cancelled ("add wins") or already implied by the
-        precondition: the planner then drops the operator."""
-        for positive, args, same_in_pre, same_adds in branch.effect_checks:
-            ground = [binding.get(a, a) for a in args]
-            if not positive and any(ground == [binding.get(a, a) for a in o] for o in same_adds):
-                continue
-            if any(ground == [binding.get(a, a) for a in p] for p in same_in_pre):
-                continue
-            return False
-        return True
-
-    def _typed(self, branch: Branch, binding: dict[str, str]) -> bool:
-        kinds = self._kinds
-        return all(kind in kinds.get(binding[var], _OBJECT) for var, kind in branch.params)
-
-    def _matches(
-        self, branch: Branch, state: State, typed: bool = True
-    ) -> Iterator[dict[str, str]]:
-        """Bindings of the branch's parameters that satisfy its literals in ``state``
-        (and its parameter types, unless the caller checks them)."""
+    def _matches(self, branch: Branch, state: State, typed: Any = None) -> Iterator[dict[str, str]]:
+        """Bindings of the branch's parameters that satisfy its literals in ``state``, and
+        ``typed`` (a compiled type check) where given; else the caller checks types."""
         negatives = branch.negatives
         static, dynamic = state.static.facts, state.dynamic.facts
         for binding in self._join(branch, state):
             for full in self._free(branch.unbound, binding) if branch.unbound else (binding,):
-                if typed and not self._typed(branch, full):
+                if typed is not None and not typed(full):
                     continue
                 for atom in negatives:
                     args = tuple(full.get(a, a) for a in atom.args)
@@ -455,13 +438,18 @@ class Logic:
         )
 
     def won(self, state: State) -> bool:
-        return any(next(self._matches(b, state), None) is not None for b in self.goal)
+        return any(
+            next(self._matches(b, state, typed), None) is not None
+            for b, typed in zip(self.goal, self._goal_typed, strict=True)
+        )
 
 
 def _compile_checks(branch: Branch, kinds: dict[str, frozenset[str]]) -> tuple[Any, Any]:
-    """The branch's type check and no-op check (``Logic._typed``, ``Logic._noop``) as
-    straight-line functions of a binding: they run once for every new operator, which is
-    most of the cost of a first visit to a state."""
+    """The branch's checks as straight-line functions of a binding: ``typed`` (every
+    parameter bound to an object of its type) and ``noop`` (every effect cancelled by an add
+    of the same atom, "add wins", or already implied by the precondition: the planner then
+    drops the operator). They run once for every new operator, which is most of the cost of
+    a first visit to a state."""
 
     def value(arg: str) -> str:
         return f"b[{arg!r}]" if arg.startswith("?") else repr(arg)

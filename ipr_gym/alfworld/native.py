@@ -76,9 +76,7 @@ class NativeGame:
         }
 
     def text(self) -> TextGenerator:
-        return TextGenerator(
-            self.grammar, self.entities, self.types, frozenset(self.logic.dynamic)
-        )
+        return TextGenerator(self.grammar, self.entities, self.types, frozenset(self.logic.dynamic))
 
     def mapping(self, op: Applicable) -> Mapping:
         schema = self.logic.domain.actions[op.action]
