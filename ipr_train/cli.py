@@ -25,7 +25,7 @@ def quickstart(episodes: int) -> list[ExpertResult]:
     for env_id in sorted(k for k in gym.registry if k.startswith("ipr/")):
         try:
             results.append(play_experts(env_id, functools.partial(gym.make, env_id), episodes))
-        except (NotImplementedError, DatasetMissingError) as reason:
+        except (NotImplementedError, DatasetMissingError, ImportError) as reason:
             results.append(ExpertResult(env_id, "-", 0, 0.0, 0.0, 0.0, 0.0, str(reason)))
     return results
 

@@ -1,14 +1,228 @@
-"""ipr/WebShop-v0: registered now so the id is stable; the engine lands with issue #5."""
+"""``ipr/WebShop-v0``: shop for the product an instruction describes.
+
+``catalog`` picks the products: ``"embedded"`` (default; synthetic, built in, see
+``synthetic``), ``"fixture"`` (the 7 real products of ``items_shuffle_1000.first7.json``),
+``"small"`` / ``"full"`` (WebShop's 1,000-product and 1.18M-product files, when installed in
+the data directory) or a path to a products file in WebShop's format (``attributes=`` and
+``human_instructions=`` name its companions). ``goals`` is ``"human"`` (instructions written
+by people, ``items_human_ins.json``) or ``"synthetic"`` (WebShop's templated instructions,
+one per option combination); by default human where the catalog has them.
+
+Splits: for human goals IPR's lists (``test``: 200 goals, ``test_500``: ETO's 500, ``train``)
+and ``all``; for synthetic goals ``test`` (every fifth goal), ``train`` (the rest), ``all``.
+Tasks are goal indices in WebShop's session order.
+
+Observations are WebShop's text observations, ``info["valid_actions"]`` the page's
+clickables as ``click[...]`` actions (the search bar takes any ``search[...]``), the reward
+WebShop's on "Buy Now" (0 before), ``info["progress"]`` IPR's page score. ``price_seed``
+fixes product prices and goal price bounds, which WebShop draws unseeded.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from ipr_gym.core import TextEnv
+from ipr_gym.core import TaskId, TextEnv, Transition
+from ipr_gym.data import dataset_dir
+from ipr_gym.webshop.catalog import Catalog, build_product
+from ipr_gym.webshop.engine import Shop, valid_actions
+from ipr_gym.webshop.goals import Goal, make_goals
+from ipr_gym.webshop.oracle import oracle_turns
+from ipr_gym.webshop.pages import observation
+from ipr_gym.webshop.reward import GoalScorer, check_dependencies
+from ipr_gym.webshop.search import BM25Search
+from ipr_gym.webshop.state import ShopState
+from ipr_gym.webshop.synthetic import embedded_records
+
+NAMED_CATALOGS = {
+    "small": ("items_shuffle_1000.json", "items_ins_v2_1000.json", "items_human_ins.json"),
+    "full": ("items_shuffle.json", "items_ins_v2.json", "items_human_ins.json"),
+    "fixture": ("items_shuffle_1000.first7.json", "items_ins_v2_1000.json", None),
+}
+SPLIT_FILES = {"test": "ipr/test_indices.json", "test_500": "ipr/test_indices_500.json",
+               "train": "ipr/train_indices.json"}  # fmt: skip
+_WORLDS: OrderedDict[tuple[Any, ...], World] = OrderedDict()
+_WORLDS_LOCK = threading.Lock()
+
+
+class World:
+    """A catalog with its search index, prices and goals: shared by every env of a process
+    that asks for the same catalog, goals and seed (building it is the expensive part)."""
+
+    def __init__(self, catalog: Catalog, goal_kind: str, seed: int, show_attrs: bool):
+        self.catalog = catalog
+        self.goals, prices = make_goals(catalog, goal_kind, seed)
+        self.goal_kind = goal_kind
+        search = BM25Search(
+            [p.asin for p in catalog.products], [p.search_document() for p in catalog.products]
+        )
+        self.shop = Shop(catalog.by_asin, search, prices, show_attrs)
+
+
+def _catalog(name: str | Path, data_dir: str | None, attributes: Any, human: Any) -> Catalog:
+    if name == "embedded":
+        products, attrs = embedded_records()
+        return Catalog((build_product(r, attrs) for r in products), name="embedded")
+    if isinstance(name, str) and name in NAMED_CATALOGS:
+        folder = dataset_dir("webshop", data_dir)
+        prod_file, attr_file, human_file = NAMED_CATALOGS[name]
+        if not (folder / prod_file).is_file():
+            raise FileNotFoundError(
+                f"WebShop catalog {name!r} needs {folder / prod_file}; it is not on this "
+                "machine (see `ipr-gym data download webshop`), or use catalog='embedded'"
+            )
+        human_path = folder / human_file if human_file and (folder / human_file).is_file() else None
+        return Catalog.from_files(folder / prod_file, folder / attr_file, human_path)
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"unknown WebShop catalog {name!r}: use 'embedded', 'fixture', 'small', 'full' "
+            "or the path of a products file in WebShop's format"
+        )
+    return Catalog.from_files(path, attributes, human)
+
+
+def _world(catalog: Any, goals: str | None, seed: int, show_attrs: bool, data_dir: Any,
+           attributes: Any, human: Any) -> World:  # fmt: skip
+    key = (str(catalog), goals, seed, show_attrs, str(data_dir), str(attributes), str(human))
+    with _WORLDS_LOCK:
+        world = _WORLDS.get(key)
+        if world is None:
+            built = _catalog(catalog, data_dir, attributes, human)
+            kind = goals or (
+                "human" if any(p.human_instructions for p in built.products) else "synthetic"
+            )
+            world = World(built, kind, seed, show_attrs)
+            _WORLDS[key] = world
+            if len(_WORLDS) > 2:
+                _WORLDS.popitem(last=False)
+        _WORLDS.move_to_end(key)
+        return world
 
 
 class WebShopEnv(TextEnv):
-    def __init__(self, **kwargs: Any):
-        raise NotImplementedError(
-            "ipr/WebShop-v0 is registered but its engine has not landed yet (issue #5)"
+    def __init__(
+        self,
+        split: str = "test",
+        catalog: str | Path = "embedded",
+        goals: str | None = None,
+        price_seed: int = 0,
+        show_attrs: bool = False,
+        attributes: str | Path | None = None,
+        human_instructions: str | Path | None = None,
+        max_episode_steps: int | None = None,
+        data_dir: str | None = None,
+        render_mode: str | None = None,
+    ):
+        super().__init__(split=split, max_episode_steps=max_episode_steps, render_mode=render_mode)
+        if goals not in (None, "human", "synthetic"):
+            raise ValueError(f"goals must be 'human' or 'synthetic', got {goals!r}")
+        check_dependencies()
+        self.catalog_name = str(catalog)
+        self.price_seed = price_seed
+        self.show_attrs = show_attrs
+        self._world = _world(catalog, goals, price_seed, show_attrs, data_dir, attributes,
+                             human_instructions)  # fmt: skip
+        self.goal_kind = self._world.goal_kind
+        self._tasks = self._split(split, data_dir)
+        self._goal: Goal | None = None
+        self._scorer: GoalScorer | None = None
+        self._scorers: OrderedDict[int, GoalScorer] = OrderedDict()
+        self._state = ShopState()
+
+    def _split(self, split: str, data_dir: str | None) -> list[TaskId]:
+        n = len(self._world.goals)
+        if split == "all":
+            return list(range(n))
+        if self.goal_kind == "synthetic":
+            if split == "test":
+                return list(range(0, n, 5))
+            if split == "train":
+                return [i for i in range(n) if i % 5]
+            raise ValueError(
+                f"unknown split {split!r} for synthetic goals; valid: test, train, all"
+            )
+        if split not in SPLIT_FILES:
+            raise ValueError(f"unknown split {split!r}; valid: {[*SPLIT_FILES, 'all']}")
+        import json
+
+        indices = json.loads((dataset_dir("webshop", data_dir) / SPLIT_FILES[split]).read_text())
+        return [i for i in indices if i < n]
+
+    # ------------------------------------------------------------------ the game
+    @property
+    def tasks(self) -> Sequence[TaskId]:
+        return self._tasks
+
+    @property
+    def instruction(self) -> str:
+        return "" if self._goal is None else self._goal.instruction
+
+    def goal(self, task: TaskId) -> Goal:
+        return self._world.goals[int(task)]
+
+    def _options(self) -> dict[str, Any]:
+        return {"catalog": self.catalog_name, "goals": self.goal_kind,
+                "price_seed": self.price_seed, "show_attrs": self.show_attrs}  # fmt: skip
+
+    def _use_goal(self, task: TaskId) -> None:
+        index = int(task)
+        self._goal = self._world.goals[index]
+        scorer = self._scorers.pop(index, None) or GoalScorer(self._goal)
+        self._scorers[index] = scorer
+        if len(self._scorers) > 256:
+            self._scorers.popitem(last=False)
+        self._scorer = scorer
+
+    def _begin(self, task: TaskId) -> str:
+        self._use_goal(task)
+        self._state = ShopState()
+        return self._render()
+
+    def _render(self) -> str:
+        return observation(
+            self._state, self.instruction, self._world.catalog.by_asin, self.show_attrs
         )
+
+    def _act(self, action: str) -> Transition:
+        assert self._scorer is not None
+        outcome = self._world.shop.act(self._state, action, self._scorer)
+        self._state = outcome.state
+        return Transition(
+            self._render(), outcome.reward, outcome.done,
+            won=outcome.done and outcome.reward == 1.0, invalid=not outcome.valid,
+        )  # fmt: skip
+
+    def _valid_actions(self) -> list[str]:
+        return valid_actions(self._state, self._world.catalog.by_asin, self.show_attrs)
+
+    def _progress(self) -> float:
+        assert self._scorer is not None
+        return self._world.shop.progress(self._state, self._scorer)
+
+    @property
+    def state(self) -> ShopState:
+        """The session state (immutable): page, query, results, product, options."""
+        return self._state
+
+    def _save_state(self) -> Any:
+        return self._state
+
+    def _load_state(self, task: TaskId, state: Any) -> bool:
+        self._use_goal(task)
+        self._state = state
+        return True
+
+    # ------------------------------------------------------------------ experts
+    def expert_turns(self, task: TaskId) -> list[tuple[str, str]]:
+        """The oracle's (thought, action) turns for ``task``."""
+        goal = self.goal(task)
+        product = self._world.catalog.by_asin[goal.asin]
+        return oracle_turns(goal, product, self._world.shop.search_index)
+
+    def expert_actions(self, task: TaskId) -> list[str]:
+        return [action for _, action in self.expert_turns(task)]

@@ -1,0 +1,163 @@
+"""ipr/WebShop-v0: the contract, WebShop's behaviour on the 7 real products, the oracle."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import gymnasium as gym
+import pytest
+
+import ipr_gym  # noqa: F401
+from ipr_gym.testing.conformance import MALFORMED_ACTIONS, check_conformance
+
+WORDS = ["shampoo", "console table", "dress", "eye cream", "razor", "jeans", "coffee"]
+
+
+def sampler(info, rng):
+    """A clickable, or a search when the page has none (the search page)."""
+    valid = info.get("valid_actions") or []
+    if not valid or rng.random() < 0.15:
+        return f"search[{rng.choice(WORDS)}]"
+    return rng.choice(valid)
+
+
+# WebShop parses "search[]]" as a search for "]" (a real action), so it is not malformed here
+NOT_MALFORMED_HERE = [a for a in MALFORMED_ACTIONS if a != "search[]]"]
+
+
+@pytest.mark.parametrize("catalog", ["embedded", "fixture"])
+def test_conformance(catalog, installed_data):
+    make = functools.partial(
+        gym.make, "ipr/WebShop-v0", catalog=catalog, split="all", data_dir=str(installed_data)
+    )
+    check_conformance(make, action_sampler=sampler, malformed=NOT_MALFORMED_HERE, n_walks=8)
+
+
+@pytest.fixture(scope="module")
+def fixture_env(installed_data):
+    return gym.make("ipr/WebShop-v0", catalog="fixture", split="all", data_dir=str(installed_data))
+
+
+def dress_goal(env, color: str, size: str) -> int:
+    env = env.unwrapped
+    for task in env.tasks:
+        g = env.goal(task)
+        if g.asin == "B08ZRR3DZT" and dict(g.options) == {"color": color, "size": size}:
+            return task
+    raise AssertionError("no such goal")
+
+
+def test_fixture_goals_are_webshops_synthetic_goals(fixture_env):
+    env = fixture_env.unwrapped
+    # 3 of the 7 products have an instruction; the dress has 5 sizes x 8 colours
+    assert len(env.tasks) == 1 + 1 + 40
+    g = env.goal(dress_goal(env, "black", "large"))
+    prefix = (
+        "Find me women's dresses with polyester spandex for daily wear "
+        "with color: black, and size: large"
+    )
+    assert g.instruction.startswith(prefix + ", and price lower than ")
+    # price bounds are two of the four multiples of 10 above the price ($19.99-$27.99)
+    assert g.price_upper in (40.0, 50.0, 60.0)
+    assert g.instruction.endswith(f"{g.price_upper:.2f} dollars")
+
+
+def test_fixture_search_item_and_purchase(fixture_env):
+    env = fixture_env
+    task = dress_goal(env, "black", "large")
+    obs, info = env.reset(options={"task": task})
+    instruction = env.unwrapped.goal(task).instruction
+    assert obs == f"WebShop [SEP] Instruction: [SEP] {instruction} [SEP] Search"
+    assert info["valid_actions"] == []
+    obs, reward, done, _, info = env.step("search[Shampoo]")
+    assert obs.startswith(
+        f"Instruction: [SEP] {instruction} [SEP] Back to Search [SEP] Page 1 (Total results: "
+    )
+    assert "[SEP] B07B6DVG41 [SEP] 100% PURE Glossy Locks: Repair Shampoo (13.5 Fl Oz)" in obs
+    assert "Next >" not in obs  # fewer than 10 results
+    assert "click[B07B6DVG41]" in info["valid_actions"] and reward == 0 and not done
+    obs, *_, info = env.step("search[sheIn women's mini club dress]")
+    assert "click[B08ZRR3DZT]" in info["valid_actions"]
+    obs, reward, done, _, info = env.step("click[b08zrr3dzt]")  # clicks are case-insensitive
+    assert obs.split(" [SEP] ")[2:5] == ["Back to Search", "< Prev", "size"]
+    assert (
+        " [SEP] size [SEP] x-small [SEP] small [SEP] medium [SEP] large [SEP] x-large "
+        "[SEP] color [SEP] black [SEP] light blue" in obs
+    )
+    assert obs.endswith(
+        "[SEP] Price: $19.99 to $27.99 [SEP] Rating: N.A. [SEP] Description [SEP] Features "
+        "[SEP] Reviews [SEP] Buy Now"
+    )
+    env.step("click[large]")
+    env.step("click[pink]")  # the wrong colour: attributes 2/2, options 1/2, price 1 -> 4/5
+    obs, reward, done, _, info = env.step("click[Buy Now]")
+    assert done and math.isclose(reward, 4 / 5) and not info["won"]
+    assert info["progress"] == reward
+
+
+def test_invalid_clicks_change_nothing(fixture_env):
+    env = fixture_env
+    obs, _ = env.reset(options={"task": env.unwrapped.tasks[0]})
+    for action in ["click[Buy Now]", "click[search]", "click[B07B6DVG41]", "search[]", "search"]:
+        again, reward, done, _, info = env.step(action)
+        assert again == obs and info["invalid"] and reward == 0 and not done
+
+
+def test_search_works_from_any_page_and_prev_goes_back(fixture_env):
+    env = fixture_env
+    env.reset(options={"task": env.unwrapped.tasks[0]})
+    results, *_ = env.step("search[table]")
+    env.step("click[B06Y3VLDFB]")
+    description, *_ = env.step("click[Description]")
+    assert description.split(" [SEP] ")[3] == "< Prev"
+    item, *_ = env.step("click[< Prev]")
+    assert item.endswith("Buy Now")
+    back, *_ = env.step("click[< Prev]")
+    assert back == results
+    again, *_ = env.step("search[table]")  # from a results page, as from any page
+    assert again == results
+
+
+def test_paging_on_the_embedded_catalog():
+    env = gym.make("ipr/WebShop-v0", split="all", max_episode_steps=None)
+    env.reset(options={"task": 0})
+    first, *_, info = env.step("search[model]")  # in every title
+    assert "Page 1 (Total results: 50)" in first and "click[Next >]" in info["valid_actions"]
+    second, *_, info = env.step("click[Next >]")
+    assert "Page 2 (Total results: 50) [SEP] < Prev [SEP] Next >" in second
+    assert set(info["valid_actions"]).isdisjoint(env.unwrapped.state.results[:10])
+    back, *_ = env.step("click[< Prev]")
+    assert back == first
+
+
+def test_oracle_scores_one_on_every_embedded_goal():
+    env = gym.make("ipr/WebShop-v0", split="all")
+    webshop = env.unwrapped
+    assert len(webshop.tasks) > 1000
+    for task in webshop.tasks:
+        env.reset(options={"task": task})
+        for action in webshop.expert_actions(task):
+            _, reward, done, _, info = env.step(action)
+        assert done and reward == 1.0 and info["won"], (task, webshop.expert_actions(task))
+
+
+def test_progress_is_ipr_page_score(fixture_env):
+    env = fixture_env
+    task = dress_goal(env, "black", "large")
+    env.reset(options={"task": task})
+    *_, info = env.step("search[sheIn women's mini club dress]")
+    assert 0 < info["progress"] < 1  # the dress's 40 combinations average below 1
+    *_, info = env.step("click[B08ZRR3DZT]")
+    assert info["progress"] == 1.0  # some combination is the goal's
+    *_, info = env.step("click[pink]")
+    assert math.isclose(info["progress"], 4 / 5)  # with pink fixed, one option is lost
+
+
+def test_unknown_catalog_and_split_fail_clearly(installed_data):
+    with pytest.raises(FileNotFoundError, match="unknown WebShop catalog"):
+        gym.make("ipr/WebShop-v0", catalog="/no/such/file.json")
+    with pytest.raises(FileNotFoundError, match="small"):
+        gym.make("ipr/WebShop-v0", catalog="small", data_dir=str(installed_data))
+    with pytest.raises(ValueError, match="unknown split"):
+        gym.make("ipr/WebShop-v0", split="dev")

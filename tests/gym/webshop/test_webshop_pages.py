@@ -1,0 +1,115 @@
+"""Our text rendering against WebShop's real pages: the HTML in ``webshop/mocks`` (rendered
+by WebShop's site) converted to text exactly as WebShop's text env does (BeautifulSoup,
+visible text nodes, `` [SEP] ``), versus ``pages.observation`` of the same content, which
+never builds HTML. The product fields are read from the page's own elements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+bs4 = pytest.importorskip("bs4")
+
+from ipr_gym.webshop.catalog import Product  # noqa: E402
+from ipr_gym.webshop.pages import clickables, observation, segment  # noqa: E402
+from ipr_gym.webshop.state import ITEM, RESULTS, SUB, ShopState  # noqa: E402
+
+
+def webshop_text(html: str) -> str:
+    """WebShop's ``convert_html_to_text(html, simple=True)``."""
+    ignore = {"style", "script", "head", "title", "meta", "[document]"}
+    soup = bs4.BeautifulSoup(html, "html.parser")
+    texts = [
+        t for t in soup.find_all(string=True)
+        if t.parent.name not in ignore and not isinstance(t, bs4.element.Comment)
+    ]  # fmt: skip
+    return " [SEP] ".join(t.strip() for t in texts if t != "\n")
+
+
+def webshop_clickables(html: str) -> list[str]:
+    """WebShop's ``get_available_actions()['clickables']``."""
+    soup = bs4.BeautifulSoup(html, "html.parser")
+    keys = {
+        b.get_text().lower(): None
+        for b in soup.find_all(class_="btn") + soup.find_all(class_="product-link")
+    }
+    for opt in soup.select('input[type="radio"]'):
+        keys[opt.get("value")] = None
+    return list(keys)
+
+
+@pytest.fixture(scope="module")
+def mocks(shared_data: Path) -> dict[str, str]:
+    folder = shared_data / "webshop" / "mocks"
+    return {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()}
+
+
+def instruction_of(soup) -> str:
+    return soup.find(id="instruction-text").h4.contents[-1].strip()
+
+
+def make_product(asin: str, title: str, price: str, **kw) -> Product:
+    fields = dict(
+        asin=asin, title=title, description="", bullets=(), pricing=(1.0,), price_tag=price,
+        options={}, option_images={}, attributes=(), category="", query="", product_category="",
+        image="",
+    )  # fmt: skip
+    fields.update(kw)
+    return Product(**fields)
+
+
+def test_results_page_matches_webshop(mocks):
+    html = mocks["mock_parse_results_ws"]
+    soup = bs4.BeautifulSoup(html, "html.parser")
+    products = {}
+    for link in soup.find_all(class_="product-link"):
+        box = link.find_parent(class_="searched-product")
+        title = box.find(class_="product-title").contents[0]
+        price = box.find(class_="product-price").contents[0]
+        products[link.get_text()] = make_product(link.get_text(), title, price)
+    listed = tuple(products)
+    assert len(listed) == 10
+    padding = tuple(f"B0PAD{i:05d}" for i in range(40))  # 50 results, as the page says
+    state = ShopState(page=RESULTS, keywords=("red", "basketball", "shoes"),
+                      results=listed + padding, page_no=1)  # fmt: skip
+    assert observation(state, instruction_of(soup), products) == webshop_text(html)
+    assert list(clickables(state, products)) == webshop_clickables(html)
+
+
+def test_item_page_matches_webshop(mocks):
+    html = mocks["mock_parse_item_page_ws"]
+    soup = bs4.BeautifulSoup(html, "html.parser")
+    options: dict[str, tuple[str, ...]] = {}
+    for radio in soup.select('input[type="radio"]'):
+        options[radio["name"]] = (*options.get(radio["name"], ()), radio["value"])
+    title = soup.find("h2").get_text()
+    price = soup.find("h4", string=lambda s: s and s.startswith("Price: ")).get_text()[7:]
+    asin = "B09P87V3LZ"
+    products = {asin: make_product(asin, title, price, options=options)}
+    state = ShopState(page=ITEM, keywords=("red", "basketball", "shoes"), page_no=1, asin=asin)
+    assert observation(state, instruction_of(soup), products) == webshop_text(html)
+    assert list(clickables(state, products)) == webshop_clickables(html)
+
+
+@pytest.mark.parametrize(
+    ("mock", "sub"),
+    [("mock_parse_item_page_ws_desc", "Description"), ("mock_parse_item_page_ws_feat", "Features")],
+)
+def test_sub_pages_match_webshop(mocks, mock, sub):
+    html = mocks[mock]
+    soup = bs4.BeautifulSoup(html, "html.parser")
+    texts = [p.get_text() for p in soup.find_all(class_="product-info")]
+    asin = "B09P87V3LZ"
+    fields = {"description": texts[0]} if sub == "Description" else {"bullets": tuple(texts)}
+    products = {asin: make_product(asin, "t", "$1", **fields)}
+    state = ShopState(page=SUB, keywords=("red",), page_no=1, asin=asin, sub_page=sub)
+    assert observation(state, instruction_of(soup), products) == webshop_text(html)
+    assert list(clickables(state, products)) == webshop_clickables(html)
+
+
+@pytest.mark.parametrize("text", ["", " ", "  \t", "\n", " \n ", " x ", "\xa0x\xa0", "a\nb"])
+def test_segment_follows_beautifulsoup_whitespace_rules(text):
+    html = f"<html><body><h4>A</h4><p>{text}</p><h4>B</h4></body></html>"
+    expected = webshop_text(html).split(" [SEP] ")[1:-1]
+    assert list(segment(text)) == expected
