@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--port", type=int, help="loopback port (default: a free one)")
     server.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
+    site = commands.add_parser("serve", help="run an environment's web site")
+    site.add_argument("env", choices=["webshop"])
+    site.add_argument("--host", default="127.0.0.1")
+    site.add_argument("--port", type=int, default=3000)
+    site.add_argument("--catalog", default="embedded", help="embedded|fixture|small|full|PATH")
+    site.add_argument("--split", default="all")
+    site.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
     return parser
 
 
@@ -46,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for env_id in sorted(k for k in gym.registry if k.startswith("ipr/")):
             print(env_id)
+        return 0
+    if args.command == "serve":
+        from ipr_gym.webshop.site import serve
+
+        serve(args.host, args.port, catalog=args.catalog, split=args.split, data_dir=args.data_dir)
         return 0
     if args.command == "sql-server":
         return _sql_server(args.port, args.data_dir)

@@ -205,6 +205,11 @@ class WebShopEnv(TextEnv):
         return self._world.shop.progress(self._state, self._scorer)
 
     @property
+    def world(self) -> World:
+        """The catalog, search index, prices and goals this env plays on (shared)."""
+        return self._world
+
+    @property
     def state(self) -> ShopState:
         """The session state (immutable): page, query, results, product, options."""
         return self._state

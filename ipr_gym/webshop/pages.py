@@ -159,7 +159,7 @@ def _done_segments(state: ShopState) -> Iterator[str]:
     yield "asin"
     yield from segment(state.asin or "")
     yield "options"
-    yield _tojson(state.option_dict)
+    yield tojson(state.option_dict)
     for label in ("attrs", "category", "query", "product category"):
         yield label
         yield "None"
@@ -175,7 +175,7 @@ def _done_segments(state: ShopState) -> Iterator[str]:
     yield "None"
 
 
-def _tojson(value: object) -> str:
+def tojson(value: object) -> str:
     """Flask's ``tojson`` filter: sorted keys, ASCII, HTML-sensitive characters escaped."""
     text = json.dumps(value, sort_keys=True)
     for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):

@@ -113,3 +113,39 @@ def test_segment_follows_beautifulsoup_whitespace_rules(text):
     html = f"<html><body><h4>A</h4><p>{text}</p><h4>B</h4></body></html>"
     expected = webshop_text(html).split(" [SEP] ")[1:-1]
     assert list(segment(text)) == expected
+
+
+@pytest.mark.parametrize("catalog", ["embedded", "fixture"])
+def test_site_html_reads_as_the_text_observation(catalog, installed_data):
+    """Random walks: WebShop's text env reading our HTML gets our text observation and
+    our clickables, page after page (done pages included)."""
+    import random
+
+    import gymnasium as gym
+
+    from ipr_gym.webshop.html import render_html
+
+    env = gym.make("ipr/WebShop-v0", catalog=catalog, split="all", data_dir=str(installed_data))
+    shop = env.unwrapped
+    products = shop.world.catalog.by_asin
+    rng = random.Random(1)
+    pages = set()
+    for _ in range(40):
+        _, info = env.reset(options={"task": rng.choice(shop.tasks)})
+        for _ in range(12):
+            state = shop.state
+            html = render_html(state, shop.instruction, products, "/s/x")
+            text = observation(state, shop.instruction, products)
+            assert webshop_text(html) == text, state
+            assert webshop_clickables(html) == list(clickables(state, products)), state
+            pages.add(state.page)
+            valid = info["valid_actions"]
+            word = rng.choice(["shoes", "dress", "shampoo", "table", "coffee", "black"])
+            action = rng.choice(valid) if valid and rng.random() < 0.85 else f"search[{word}]"
+            _, _, done, truncated, info = env.step(action)
+            if done or truncated:
+                html = render_html(shop.state, shop.instruction, products, "/s/x")
+                assert webshop_text(html) == observation(shop.state, shop.instruction, products)
+                pages.add(shop.state.page)
+                break
+    assert pages >= {"search", "results", "item", "sub", "done"}
