@@ -18,7 +18,7 @@ from ipr_gym.webshop.catalog import Product
 from ipr_gym.webshop.goals import Goal
 from ipr_gym.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE, PREV_PAGE, clickables
 from ipr_gym.webshop.reward import GoalScorer
-from ipr_gym.webshop.search import BM25Search
+from ipr_gym.webshop.search import Searcher
 from ipr_gym.webshop.state import DONE, ITEM, RESULTS, SEARCH, SUB, SUB_PAGES, ShopState
 
 ACTION = re.compile(r"(.+)\[(.+)\]")
@@ -45,7 +45,7 @@ class Shop:
     def __init__(
         self,
         products: dict[str, Product],
-        search: BM25Search,
+        search: Searcher,
         prices: dict[str, float],
         show_attrs: bool = False,
     ):

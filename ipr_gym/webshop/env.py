@@ -15,7 +15,8 @@ Tasks are goal indices in WebShop's session order.
 Observations are WebShop's text observations, ``info["valid_actions"]`` the page's
 clickables as ``click[...]`` actions (the search bar takes any ``search[...]``), the reward
 WebShop's on "Buy Now" (0 before), ``info["progress"]`` IPR's page score. ``price_seed``
-fixes product prices and goal price bounds, which WebShop draws unseeded.
+fixes product prices and goal price bounds, which WebShop draws unseeded. ``search`` is
+``"bm25s"`` (default, pure Python) or ``"lucene"`` (WebShop's own ranking; see ``lucene``).
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from ipr_gym.webshop.goals import Goal, make_goals
 from ipr_gym.webshop.oracle import oracle_turns
 from ipr_gym.webshop.pages import observation
 from ipr_gym.webshop.reward import GoalScorer, check_dependencies
-from ipr_gym.webshop.search import BM25Search
+from ipr_gym.webshop.search import BM25Search, Searcher
 from ipr_gym.webshop.state import ShopState
 from ipr_gym.webshop.synthetic import embedded_records
 
+SEARCH_BACKENDS = ("bm25s", "lucene")
 NAMED_CATALOGS = {
     "small": ("items_shuffle_1000.json", "items_ins_v2_1000.json", "items_human_ins.json"),
     "full": ("items_shuffle.json", "items_ins_v2.json", "items_human_ins.json"),
@@ -53,14 +55,20 @@ class World:
     """A catalog with its search index, prices and goals: shared by every env of a process
     that asks for the same catalog, goals and seed (building it is the expensive part)."""
 
-    def __init__(self, catalog: Catalog, goal_kind: str, seed: int, show_attrs: bool):
+    def __init__(self, catalog: Catalog, goal_kind: str, seed: int, show_attrs: bool, search: str):
         self.catalog = catalog
         self.goals, prices = make_goals(catalog, goal_kind, seed)
         self.goal_kind = goal_kind
-        search = BM25Search(
-            [p.asin for p in catalog.products], [p.search_document() for p in catalog.products]
-        )
-        self.shop = Shop(catalog.by_asin, search, prices, show_attrs)
+        asins = [p.asin for p in catalog.products]
+        documents = [p.search_document() for p in catalog.products]
+        index: Searcher
+        if search == "bm25s":
+            index = BM25Search(asins, documents)
+        else:
+            from ipr_gym.webshop.lucene import LuceneSearch
+
+            index = LuceneSearch(asins, documents)
+        self.shop = Shop(catalog.by_asin, index, prices, show_attrs)
 
 
 def _catalog(name: str | Path, data_dir: str | None, attributes: Any, human: Any) -> Catalog:
@@ -86,9 +94,10 @@ def _catalog(name: str | Path, data_dir: str | None, attributes: Any, human: Any
     return Catalog.from_files(path, attributes, human)
 
 
-def _world(catalog: Any, goals: str | None, seed: int, show_attrs: bool, data_dir: Any,
-           attributes: Any, human: Any) -> World:  # fmt: skip
-    key = (str(catalog), goals, seed, show_attrs, str(data_dir), str(attributes), str(human))
+def _world(catalog: Any, goals: str | None, seed: int, show_attrs: bool, search: str,
+           data_dir: Any, attributes: Any, human: Any) -> World:  # fmt: skip
+    key = (str(catalog), goals, seed, show_attrs, search, str(data_dir), str(attributes),
+           str(human))  # fmt: skip
     with _WORLDS_LOCK:
         world = _WORLDS.get(key)
         if world is None:
@@ -96,7 +105,7 @@ def _world(catalog: Any, goals: str | None, seed: int, show_attrs: bool, data_di
             kind = goals or (
                 "human" if any(p.human_instructions for p in built.products) else "synthetic"
             )
-            world = World(built, kind, seed, show_attrs)
+            world = World(built, kind, seed, show_attrs, search)
             _WORLDS[key] = world
             if len(_WORLDS) > 2:
                 _WORLDS.popitem(last=False)
@@ -111,6 +120,7 @@ class WebShopEnv(TextEnv):
         catalog: str | Path = "embedded",
         goals: str | None = None,
         price_seed: int = 0,
+        search: str = "bm25s",
         show_attrs: bool = False,
         attributes: str | Path | None = None,
         human_instructions: str | Path | None = None,
@@ -121,12 +131,15 @@ class WebShopEnv(TextEnv):
         super().__init__(split=split, max_episode_steps=max_episode_steps, render_mode=render_mode)
         if goals not in (None, "human", "synthetic"):
             raise ValueError(f"goals must be 'human' or 'synthetic', got {goals!r}")
+        if search not in SEARCH_BACKENDS:
+            raise ValueError(f"search must be one of {list(SEARCH_BACKENDS)}, got {search!r}")
         check_dependencies()
         self.catalog_name = str(catalog)
         self.price_seed = price_seed
         self.show_attrs = show_attrs
-        self._world = _world(catalog, goals, price_seed, show_attrs, data_dir, attributes,
-                             human_instructions)  # fmt: skip
+        self.search_backend = search
+        self._world = _world(catalog, goals, price_seed, show_attrs, search, data_dir,
+                             attributes, human_instructions)  # fmt: skip
         self.goal_kind = self._world.goal_kind
         self._tasks = self._split(split, data_dir)
         self._goal: Goal | None = None
@@ -167,7 +180,8 @@ class WebShopEnv(TextEnv):
 
     def _options(self) -> dict[str, Any]:
         return {"catalog": self.catalog_name, "goals": self.goal_kind,
-                "price_seed": self.price_seed, "show_attrs": self.show_attrs}  # fmt: skip
+                "price_seed": self.price_seed, "search": self.search_backend,
+                "show_attrs": self.show_attrs}  # fmt: skip
 
     def _use_goal(self, task: TaskId) -> None:
         index = int(task)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from ipr_gym.webshop.catalog import Product
 from ipr_gym.webshop.goals import Goal
 from ipr_gym.webshop.reward import similar
-from ipr_gym.webshop.search import BM25Search
+from ipr_gym.webshop.search import Searcher
 from ipr_gym.webshop.state import PRODUCT_WINDOW
 
 
-def _query(product: Product, search: BM25Search) -> tuple[str, int] | None:
+def _query(product: Product, search: Searcher) -> tuple[str, int] | None:
     """A query that lists the product, and the results page it shows on."""
     for query in (product.title.lower(), f"{product.title} {product.query}".lower()):
         query = " ".join(query.split())
@@ -37,7 +37,7 @@ def _choice(values: tuple[str, ...], wanted: tuple[str, ...]) -> str | None:
     return None
 
 
-def oracle_turns(goal: Goal, product: Product, search: BM25Search) -> list[tuple[str, str]]:
+def oracle_turns(goal: Goal, product: Product, search: Searcher) -> list[tuple[str, str]]:
     """(thought, action) pairs that buy ``goal``'s product with its options."""
     found = _query(product, search)
     if found is None:

@@ -169,6 +169,7 @@ def test_a_purchase_in_headless_chromium(site):
                  "--disable-sync", "--no-first-run"):  # fmt: skip
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(10)  # each click loads a new page; finds wait for it
     try:
         driver.get(f"{base}/?task={task}")
         assert goal.instruction in driver.find_element(By.ID, "instruction-text").text
