@@ -245,3 +245,27 @@ class WebShopEnv(TextEnv):
 
     def expert_actions(self, task: TaskId) -> list[str]:
         return [action for _, action in self.expert_turns(task)]
+
+    def expert_messages(self, task: TaskId) -> list[dict[str, str]]:
+        """The oracle's episode as chat turns in the layout of IPR's WebShop example
+        (``Observation:\n...`` user turns, ``Thought: ...\nAction: ...`` assistant turns,
+        ending with the purchase). Leaves this env's own episode alone."""
+        goal = self.goal(task)
+        scorer, state = GoalScorer(goal), ShopState()
+        products, shop = self._world.catalog.by_asin, self._world.shop
+
+        def seen(state: ShopState) -> dict[str, str]:
+            text = observation(state, goal.instruction, products, self.show_attrs)
+            return {"role": "user", "content": f"Observation:\n{text}"}
+
+        messages = [seen(state)]
+        for thought, action in self.expert_turns(task):
+            messages.append(
+                {"role": "assistant", "content": f"Thought: {thought}\nAction: {action}"}
+            )
+            outcome = shop.act(state, action, scorer)
+            state = outcome.state
+            if outcome.done:
+                break
+            messages.append(seen(state))
+        return messages

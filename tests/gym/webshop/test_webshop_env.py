@@ -178,3 +178,31 @@ def test_lucene_backend_plays_and_ranks_like_anserini(installed_data):
     _, _, _, _, info = env.step("search[machine wash jeans]")
     assert any("Jeans" in shop.world.catalog[a[6:-1]].title for a in info["valid_actions"][2:5])
     check_conformance(make, action_sampler=sampler, malformed=NOT_MALFORMED_HERE, n_walks=3)
+
+
+def test_expert_messages_follow_ipr_example_layout(shared_data):
+    import json
+
+    from ipr_gym.react.parsing import parse_react
+
+    example = json.loads((shared_data / "webshop" / "ipr" / "webshop_icl.json").read_text())[0]
+    env = gym.make("ipr/WebShop-v0", split="all")
+    shop = env.unwrapped
+    task = shop.tasks[7]
+    messages = shop.expert_messages(task)
+    # IPR's example alternates observation and answer, from the search page to "Buy Now"
+    assert [m["role"] for m in example] == ["user", "assistant"] * (len(example) // 2)
+    assert [m["role"] for m in messages] == ["user", "assistant"] * (len(messages) // 2)
+    assert messages[0]["content"].startswith("Observation:\nWebShop [SEP] Instruction: [SEP] ")
+    assert example[0]["content"].startswith("Observation:\nWebShop [SEP] Instruction: [SEP] ")
+    assistant = [m["content"] for m in messages if m["role"] == "assistant"]
+    assert [parse_react(a).action for a in assistant] == shop.expert_actions(task)
+    assert messages[-1]["role"] == "assistant" and messages[-1]["content"].endswith(
+        "click[Buy Now]"
+    )
+    # the observations are the env's own
+    obs, _ = env.reset(options={"task": task})
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    assert users[0] == f"Observation:\n{obs}"
+    for action, expected in zip(shop.expert_actions(task), users[1:], strict=False):
+        assert f"Observation:\n{env.step(action)[0]}" == expected

@@ -12,6 +12,7 @@ import pytest
 bs4 = pytest.importorskip("bs4")
 
 from ipr_gym.webshop.catalog import Product  # noqa: E402
+from ipr_gym.webshop.html import render_html  # noqa: E402
 from ipr_gym.webshop.pages import clickables, observation, segment  # noqa: E402
 from ipr_gym.webshop.state import ITEM, RESULTS, SUB, ShopState  # noqa: E402
 
@@ -75,6 +76,10 @@ def test_results_page_matches_webshop(mocks):
                       results=listed + padding, page_no=1)  # fmt: skip
     assert observation(state, instruction_of(soup), products) == webshop_text(html)
     assert list(clickables(state, products)) == webshop_clickables(html)
+    # the site's page for this state carries the same information as WebShop's
+    ours = render_html(state, instruction_of(soup), products, "/s/x")
+    assert webshop_text(ours) == webshop_text(html)
+    assert webshop_clickables(ours) == webshop_clickables(html)
 
 
 def test_item_page_matches_webshop(mocks):
@@ -90,6 +95,9 @@ def test_item_page_matches_webshop(mocks):
     state = ShopState(page=ITEM, keywords=("red", "basketball", "shoes"), page_no=1, asin=asin)
     assert observation(state, instruction_of(soup), products) == webshop_text(html)
     assert list(clickables(state, products)) == webshop_clickables(html)
+    ours = render_html(state, instruction_of(soup), products, "/s/x")
+    assert webshop_text(ours) == webshop_text(html)
+    assert webshop_clickables(ours) == webshop_clickables(html)
 
 
 @pytest.mark.parametrize(
@@ -122,8 +130,6 @@ def test_site_html_reads_as_the_text_observation(catalog, installed_data):
     import random
 
     import gymnasium as gym
-
-    from ipr_gym.webshop.html import render_html
 
     env = gym.make("ipr/WebShop-v0", catalog=catalog, split="all", data_dir=str(installed_data))
     shop = env.unwrapped
