@@ -19,7 +19,11 @@ class ReActProtocol:
     """IPR's evaluation protocol for one env; subclasses override what differs.
 
     ``parse_action`` returns the env action for a model reply, or None when the reply
-    cannot be read; the agent then sees ``format_error`` instead of an env observation.
+    cannot be read; the agent then sees ``format_error`` (the whole user turn) instead of
+    an env observation. ``task_text`` turns the env's first observation into the task the
+    prompt states; ``format_observation`` turns an env observation into the user turn.
+    ``examples`` may also come from a data file (``examples_file`` inside ``dataset``),
+    read on first use.
     """
 
     env_id: str
@@ -27,8 +31,10 @@ class ReActProtocol:
     examples: tuple[tuple[Message, ...], ...] = ()
     n_examples: int = 1
     observation_prefix: str = "Observation: "
-    format_error: str = "Invalid format. The input must contains 'Action: '"
+    format_error: str = "Observation: Invalid format. The input must contains 'Action: '"
     extra: dict[str, str] = field(default_factory=dict)
+    dataset: str | None = None
+    examples_file: str | None = None
 
     def parse(self, reply: str) -> ReActStep:
         return parse_react(reply)
@@ -39,8 +45,27 @@ class ReActProtocol:
     def format_observation(self, observation: str) -> str:
         return f"{self.observation_prefix}{observation}"
 
-    def opening(self, task_text: str) -> list[Message]:
-        return opening_messages(self.instruction, self.examples, self.n_examples, task_text)
+    def task_text(self, first_observation: str) -> str:
+        return first_observation
+
+    def load_examples(self, data_dir: str | None = None) -> tuple[tuple[Message, ...], ...]:
+        if self.examples or self.n_examples == 0 or self.examples_file is None:
+            return self.examples
+        import json
+
+        from ipr_gym.data import dataset_dir
+
+        assert self.dataset is not None
+        path = dataset_dir(self.dataset, data_dir) / self.examples_file
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(tuple(Message(role=t["role"], content=t["content"]) for t in ex) for ex in raw)
+
+    def opening(self, first_observation: str, data_dir: str | None = None) -> list[Message]:
+        """The messages before the agent's first reply, from the env's first observation."""
+        examples = self.load_examples(data_dir)
+        return opening_messages(
+            self.instruction, examples, self.n_examples, self.task_text(first_observation)
+        )
 
 
 _LOCATIONS: dict[str, str] = {

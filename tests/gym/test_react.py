@@ -56,3 +56,41 @@ def test_protocols_are_found_by_env_id_and_unknown_ids_are_named():
     assert get_protocol("ipr/Toy-v0").parse_action("Thought: t\nAction: look") == "look"
     with pytest.raises(KeyError, match="ipr/Toy-v0"):
         get_protocol("ipr/Nope-v0")
+
+
+def test_intercode_protocol_reads_replies_and_results_as_ipr():
+    p = get_protocol("ipr/InterCodeSQL-v0")
+    assert p.parse_action("Thought: t\nAction: \n```sql\nSELECT a\nFROM b\n```") == "SELECT a"
+    assert p.parse_action("Thought: t\nAction: submit.") == "submit"
+    assert p.parse_action("Thought: t\nAction: SELECT 1") is None  # no sql block
+    assert p.parse_action("Thought: only thinking") is None
+    assert p.format_observation("") == "Observation: [Executed Successfully with No Output]"
+    assert p.format_observation("Error executing query: x") == (
+        "Observation: Error executing query: x\n"
+    )
+    assert p.format_observation("Error executing query: Unknown column") == (
+        "Observation: Error executing query: Unknown column"
+    )
+    long = str([(i,) for i in range(200)])
+    shown = p.format_observation(long)
+    assert shown == "Observation: " + long[:350] + "..."
+
+
+def test_alfworld_and_webshop_prompts_follow_ipr(installed_data):
+    alfworld = get_protocol("ipr/ALFWorld-v0")
+    first = (
+        "-= Welcome to TextWorld, ALFRED! =-\n\nYou are in the middle of a room.\n\n"
+        "Your task is to: x."
+    )
+    messages = alfworld.opening(first, str(installed_data))
+    assert messages[0]["content"].startswith("Interact with a household to solve a task.")
+    assert messages[1] == {"role": "assistant", "content": "OK"}
+    assert messages[2]["content"].startswith("You are in the middle of a room.")  # the example
+    # IPR drops the first paragraph and joins the rest with a single newline
+    assert messages[-1]["content"] == "You are in the middle of a room.\nYour task is to: x."
+    assert len(messages) == 2 + len(alfworld.load_examples(str(installed_data))[0]) + 1
+    webshop = get_protocol("ipr/WebShop-v0")
+    page = "WebShop [SEP] Instruction: [SEP] buy x [SEP] Search"
+    assert [m["role"] for m in webshop.opening(page)] == ["user", "assistant", "user"]
+    assert webshop.opening(page)[-1]["content"] == page  # IPR evaluates WebShop zero-shot
+    assert webshop.format_observation("A [SEP] B") == "Observation:\nA [SEP] B"

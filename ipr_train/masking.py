@@ -1,0 +1,70 @@
+"""Tokenising conversations so that only assistant tokens carry loss.
+
+The chat template renders the whole conversation once; each assistant turn's span is
+found by rendering the conversation up to that turn with the generation prompt (the text
+before the reply) and up to and including it (the text after, end-of-turn marker
+included, so the model learns to stop). Tokens whose characters fall inside a span get
+their ids as labels; every other token (system, instruction, observations, template
+markup) gets -100. Templates must render prefixes consistently; one that does not is
+reported, never silently mis-masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+IGNORE = -100
+
+
+class TemplateError(ValueError):
+    """The chat template does not render conversation prefixes as prefixes."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+
+    @property
+    def n_trained(self) -> int:
+        return sum(1 for x in self.labels if x != IGNORE)
+
+
+def assistant_spans(
+    tokenizer: Any, messages: Sequence[dict[str, str]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its assistant replies."""
+    text = tokenizer.apply_chat_template(list(messages), tokenize=False)
+    spans = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before = tokenizer.apply_chat_template(
+            list(messages[:i]), tokenize=False, add_generation_prompt=True
+        )
+        upto = tokenizer.apply_chat_template(list(messages[: i + 1]), tokenize=False)
+        if not (text.startswith(before) and text.startswith(upto) and len(upto) > len(before)):
+            raise TemplateError(
+                f"the chat template does not render turn {i}'s prefix as a prefix of the "
+                "conversation; assistant tokens cannot be located"
+            )
+        spans.append((len(before), len(upto)))
+    return text, spans
+
+
+def encode(
+    tokenizer: Any, messages: Sequence[dict[str, str]], max_length: int | None = None
+) -> Encoded:
+    """Token ids and labels (-100 outside assistant replies), cut to ``max_length``."""
+    text, spans = assistant_spans(tokenizer, messages)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    labels = []
+    for token, (start, end) in zip(ids, offsets, strict=True):
+        inside = end > start and any(s <= start and end <= e for s, e in spans)
+        labels.append(token if inside else IGNORE)
+    if max_length is not None:
+        ids, labels = ids[:max_length], labels[:max_length]
+    return Encoded(list(ids), labels)

@@ -1,0 +1,33 @@
+"""Policies: a batch of conversations in, one assistant reply per conversation out.
+
+Backends: ``hf`` (transformers, CPU or GPU), ``vllm`` (vLLM's offline engine, optional
+extra), ``openai`` (any OpenAI-compatible server: vLLM serve, SGLang), ``scripted`` (a
+Python function, for tests and baselines). ``make_policy`` builds one from a config dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ipr_train.policies.base import GenerationParams, Policy, ScriptedPolicy
+
+
+def make_policy(config: dict[str, Any]) -> Policy:
+    config = dict(config)
+    backend = config.pop("backend", "hf")
+    if backend == "hf":
+        from ipr_train.policies.hf import HFPolicy
+
+        return HFPolicy(**config)
+    if backend == "vllm":
+        from ipr_train.policies.vllm_engine import VLLMPolicy
+
+        return VLLMPolicy(**config)
+    if backend == "openai":
+        from ipr_train.policies.openai_server import OpenAIPolicy
+
+        return OpenAIPolicy(**config)
+    raise ValueError(f"unknown policy backend {backend!r}; valid: hf, vllm, openai")
+
+
+__all__ = ["GenerationParams", "Policy", "ScriptedPolicy", "make_policy"]
