@@ -301,6 +301,22 @@ class Logic:
                 found.extend(self._applicable_in(index, branch, state))
         return found
 
+    def prime(self, state: State, reads: tuple[str, ...]) -> list[Applicable]:
+        """Fill the memo of every remembered branch that reads exactly ``reads`` with its
+        answer in ``state``, as ``applicable`` would on reaching such a state; returns the
+        operators found. Sound for any state: those branches' answers depend on nothing
+        but the facts of ``reads``."""
+        found: list[Applicable] = []
+        for index, branch in enumerate(self.branches):
+            memo = self._branch_memo[index]
+            if memo is None or branch.reads != reads or len(memo) >= BRANCH_MEMO_SIZE:
+                continue
+            key_sets = tuple(frozenset(state.dynamic.by_predicate.get(p, ())) for p in reads)
+            if key_sets not in memo:
+                memo[key_sets] = list(self._applicable_in(index, branch, state))
+            found.extend(memo[key_sets])
+        return found
+
     def _applicable_in(self, index: int, branch: Branch, state: State) -> Iterator[Applicable]:
         known = self._applicable
         names = [var for var, _ in branch.params]

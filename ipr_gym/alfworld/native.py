@@ -75,6 +75,28 @@ class NativeGame:
             if (simple := _simple(parse_symbols(text.template))) is not None
         }
 
+        self._prime_locations()
+
+    def _prime_locations(self) -> None:
+        """Ground once, at load, what the agent can do wherever it stands: the branches
+        that read only the agent's location (``go to``, ``look``, ``examine``) are
+        answered for every location, and their commands made, so a first visit to a
+        location costs what a repeat visit does. About 30 locations per game."""
+        at = self.initial.dynamic.by_predicate.get("atlocation", set())
+        if len(at) != 1:
+            return
+        ((agent, here),) = at
+        state = self.initial.copy()
+        text = self.text()
+        text.bind_view(state.view)  # commands cached here read only static facts
+        for location in self.logic.objects_of("location"):
+            state.dynamic.remove(("atlocation", (agent, here)))
+            state.dynamic.add(("atlocation", (agent, location)))
+            here = location
+            for op in self.logic.prime(state, ("atlocation",)):
+                if op.command is None and self._static_templates[op.action]:
+                    self.command(op, text)
+
     def text(self) -> TextGenerator:
         return TextGenerator(self.grammar, self.entities, self.types, frozenset(self.logic.dynamic))
 
