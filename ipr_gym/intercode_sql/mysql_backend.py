@@ -139,7 +139,10 @@ class MySQLBackend:
 class _Watchdog:
     """One thread per backend that kills the running statement when it outlives its
     deadline: ``KILL QUERY`` at the limit, ``KILL CONNECTION`` half a second later if it
-    still runs. Arming costs no thread start, so it stays off the per-statement path."""
+    still runs. Arming costs no thread start, so it stays off the per-statement path.
+    ``disarm`` waits out a kill already under way: a statement that ended on its own (MariaDB's
+    ``max_statement_time`` fires at the same limit) must not have its late kill land on the
+    connection's next statement."""
 
     GRACE_S = 0.5
 
@@ -147,6 +150,7 @@ class _Watchdog:
         self._kill = kill
         self._cond = threading.Condition()
         self._job: list[Any] | None = None  # [thread id, deadline, next stage]
+        self._killing = False
         self._stopped = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="ipr-sql-watchdog")
         self._thread.start()
@@ -154,16 +158,18 @@ class _Watchdog:
     def arm(self, thread_id: int, timeout_s: float) -> None:
         with self._cond:
             self._job = [thread_id, time.monotonic() + timeout_s, "QUERY"]
-            self._cond.notify()
+            self._cond.notify_all()
 
     def disarm(self) -> None:
         with self._cond:
             self._job = None
+            while self._killing:
+                self._cond.wait()
 
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
-            self._cond.notify()
+            self._cond.notify_all()
 
     def _run(self) -> None:
         while True:
@@ -184,4 +190,10 @@ class _Watchdog:
                     self._job = [thread_id, time.monotonic() + self.GRACE_S, "CONNECTION"]
                 else:
                     self._job = None
-            self._kill(thread_id, stage)
+                self._killing = True
+            try:
+                self._kill(thread_id, stage)
+            finally:
+                with self._cond:
+                    self._killing = False
+                    self._cond.notify_all()
