@@ -2,7 +2,10 @@
 
 Each backend holds two connections of the same read-only account: one runs statements, the
 other is the watchdog's, which ``KILL QUERY``s a statement past its time limit (an account may
-kill its own statements, so this needs no privilege and works on any server). Results are
+kill its own statements, so this needs no privilege and works on any server). Where the
+server enforces the limit itself (MariaDB's ``max_statement_time``) the watchdog waits a
+little longer, as a backstop: a ``KILL`` landing on a statement at the instant the server's
+own timer interrupts it can stall both for seconds (seen here with ``SELECT SLEEP``). Results are
 streamed and cut at ``max_rows`` on the server side, so a huge result is never buffered.
 """
 
@@ -36,7 +39,18 @@ def parse_url(url: str) -> dict[str, Any]:
 
 
 class MySQLBackend:
-    def __init__(self, url: str, *, timeout_s: float = 5.0, max_rows: int = 10_000):
+    BACKSTOP_S = 0.25  # the watchdog's delay past a limit the server enforces itself
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 5.0,
+        max_rows: int = 10_000,
+        server_limit: bool = True,
+    ):
+        """``server_limit=False`` leaves the time limit to the watchdog alone, as on servers
+        without ``max_statement_time`` (MySQL)."""
         import pymysql
 
         self._pymysql = pymysql
@@ -46,6 +60,8 @@ class MySQLBackend:
         self._conn = self._connect()
         self._guard = self._connect()
         self._connection_killed = False
+        self._use_server_limit = server_limit
+        self._server_limit = False
         self._watchdog = _Watchdog(self._kill)
         self.database: str | None = None
 
@@ -71,10 +87,12 @@ class MySQLBackend:
 
     def _session(self, database: str | None) -> None:
         with self._conn.cursor() as cur:
+            limit = self.timeout_s if self._use_server_limit else 0  # 0: none
             try:  # MariaDB enforces this server-side; the watchdog covers other servers
-                cur.execute("SET SESSION max_statement_time = %s", (self.timeout_s,))
+                cur.execute("SET SESSION max_statement_time = %s", (limit,))
+                self._server_limit = bool(limit)
             except self._pymysql.MySQLError:
-                pass
+                self._server_limit = False
             if database:
                 cur.execute(f"USE `{database}`")
         self.database = database
@@ -101,7 +119,8 @@ class MySQLBackend:
         """Run a statement with the time limit and the row cap (no sandbox filter)."""
         self._reconnect_if_needed()
         thread_id = self._conn.thread_id()
-        self._watchdog.arm(thread_id, self.timeout_s)
+        backstop = self.BACKSTOP_S if self._server_limit else 0.0
+        self._watchdog.arm(thread_id, self.timeout_s + backstop)
         cursor = self._conn.cursor(self._pymysql.cursors.SSCursor)
         try:
             cursor.execute(statement)

@@ -7,6 +7,7 @@ import gymnasium as gym
 import pytest
 
 import ipr_gym  # noqa: F401
+from ipr_gym.intercode_sql.mysql_backend import MySQLBackend
 from ipr_gym.intercode_sql.tasks import expert_episodes, load_tasks
 from ipr_gym.testing.conformance import check_conformance
 
@@ -154,3 +155,22 @@ def test_missing_server_url_is_explained(monkeypatch):
     monkeypatch.delenv("IPR_INTERCODE_MYSQL_URL", raising=False)
     with pytest.raises(ValueError, match="ipr-gym sql-server"):
         gym.make("ipr/InterCodeSQL-v0", backend="mysql")
+
+
+@pytest.mark.parametrize("server_limit", [True, False])
+def test_the_time_limit_holds_with_and_without_the_servers_own(mariadb, server_limit):
+    """Without MariaDB's max_statement_time the watchdog's KILL alone ends the statement,
+    and the connection serves the next one."""
+    backend = MySQLBackend(mariadb.url(), timeout_s=1.0, server_limit=server_limit)
+    try:
+        for _ in range(3):
+            backend.start_episode("poker_player")
+            start = time.monotonic()
+            result = backend.run("SELECT SLEEP(30)")
+            assert time.monotonic() - start <= 2.0
+            assert result.rows is None and "interrupted" in result.error
+            if not server_limit:
+                assert "max_statement_time" not in result.error  # the watchdog's kill
+            assert backend.run("SELECT COUNT(*) FROM people").rows == ((7,),)
+    finally:
+        backend.close()
