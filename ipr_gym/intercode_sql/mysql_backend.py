@@ -159,9 +159,8 @@ class _Watchdog:
     """One thread per backend that kills the running statement when it outlives its
     deadline: ``KILL QUERY`` at the limit, ``KILL CONNECTION`` half a second later if it
     still runs. Arming costs no thread start, so it stays off the per-statement path.
-    ``disarm`` waits out a kill already under way: a statement that ended on its own (MariaDB's
-    ``max_statement_time`` fires at the same limit) must not have its late kill land on the
-    connection's next statement."""
+    ``disarm`` waits out a kill already under way: a statement that ended on its own just
+    before its deadline must not have its late kill land on the connection's next statement."""
 
     GRACE_S = 0.5
 
