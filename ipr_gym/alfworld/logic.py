@@ -288,9 +288,7 @@ class Logic:
         for index, branch in enumerate(self.branches):
             memo = self._branch_memo[index]
             if memo is not None:  # read few changing facts: remember its answers
-                key_sets = tuple(
-                    frozenset(state.dynamic.by_predicate.get(p, ())) for p in branch.reads
-                )
+                key_sets = _memo_key(state, branch.reads)
                 found_all = memo.get(key_sets)
                 if found_all is None:
                     if len(memo) >= BRANCH_MEMO_SIZE:
@@ -307,11 +305,11 @@ class Logic:
         operators found. Sound for any state: those branches' answers depend on nothing
         but the facts of ``reads``."""
         found: list[Applicable] = []
+        key_sets = _memo_key(state, reads)
         for index, branch in enumerate(self.branches):
             memo = self._branch_memo[index]
             if memo is None or branch.reads != reads or len(memo) >= BRANCH_MEMO_SIZE:
                 continue
-            key_sets = tuple(frozenset(state.dynamic.by_predicate.get(p, ())) for p in reads)
             if key_sets not in memo:
                 memo[key_sets] = list(self._applicable_in(index, branch, state))
             found.extend(memo[key_sets])
@@ -594,3 +592,8 @@ class State:
             else:
                 view[predicate].discard(args)
                 view[negated].add(args)
+
+
+def _memo_key(state: State, reads: tuple[str, ...]) -> tuple[frozenset, ...]:
+    """A memoised branch's key: the facts of the changing predicates it reads."""
+    return tuple(frozenset(state.dynamic.by_predicate.get(p, ())) for p in reads)
