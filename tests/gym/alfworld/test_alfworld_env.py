@@ -29,7 +29,7 @@ def test_conformance_native(wording):
 
 def test_conformance_textworld():
     make = functools.partial(gym.make, "ipr/ALFWorld-v0", split="valid_unseen", engine="textworld")
-    tasks = list(task_ids("valid_unseen", os.environ["IPR_GYM_DATA"])[:2])
+    tasks = list(task_ids("valid_unseen", os.environ["IPR_GYM_DATA"])[:1])  # ~2 s per game load
     check_conformance(make, tasks=tasks, n_walks=2, max_length=6)
 
 
