@@ -3,7 +3,8 @@
 Rows are compared as strings (``str`` of each row tuple). The reward is the intersection
 over union of the two multisets of rows; when they share rows it is scaled by Kendall's
 tau-b between the shared rows in the agent's order and in the gold order, then rounded to
-2 decimals (only then). Both empty: 1. An agent answer that is not a result set (an
+2 decimals (only then) the way numpy rounds: InterCode rounds scipy's numpy float, so
+0.075 gives 0.08 there where Python's ``round`` gives 0.07. Both empty: 1. An agent answer that is not a result set (an
 error, a statement without rows): 0. A gold query that fails counts as an empty result.
 Tau can be negative, so rewards in [-1, 0) happen (a correct answer in reverse order);
 they are kept, as in InterCode.
@@ -73,5 +74,12 @@ def intercode_reward(agent: Sequence[tuple] | None, gold: Sequence[tuple] | None
             _shared_in_order(agent_rows, shared), _shared_in_order(gold_rows, shared)
         )
         if not math.isnan(tau):
-            reward = round(tau * reward, 2)
+            reward = numpy_round(tau * reward, 2)
     return reward
+
+
+def numpy_round(x: float, decimals: int) -> float:
+    """``round`` of a numpy float: scale, round half to even, scale back (numpy's
+    arithmetic, so the float is the same bit for bit)."""
+    scale = 10.0**decimals
+    return round(x * scale) / scale

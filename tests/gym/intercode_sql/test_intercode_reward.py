@@ -5,7 +5,10 @@ import random
 from collections import Counter
 from decimal import Decimal
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
 from ipr_gym.intercode_sql.reward import intercode_reward, kendall_tau_b
@@ -31,8 +34,8 @@ def reference_reward(agent, gold):
             return out
 
         tau = kendalltau(keep(a), keep(g), nan_policy="omit").statistic
-        if not math.isnan(tau):
-            reward = round(tau * reward, 2)
+        if not math.isnan(tau):  # InterCode rounds the numpy float scipy gives
+            reward = float(np.round(np.float64(tau) * reward, 2))
     return reward
 
 
@@ -52,6 +55,9 @@ def reference_reward(agent, gold):
         ([], None, 1.0),  # a failing gold is an empty result
         ([(1,)], None, 0.0),
         ([(1,), (9,)], [(1,)], 0.5),  # one shared row: tau is NaN, IoU 1/2 unscaled
+        # the first 3 of 40 gold rows in order: IoU 0.075, rounded as numpy rounds
+        ([(i,) for i in range(3)], [(i,) for i in range(40)], 0.08),
+        ([(i,) for i in range(5)], [(i,) for i in range(8)], 0.62),  # 0.625: half to even
     ],
 )
 def test_reward_edge_cases(agent, gold, expected):
@@ -65,6 +71,18 @@ def test_reward_matches_the_scipy_reference_on_random_results():
         agent = [(rng.choice(values),) for _ in range(rng.randint(0, 8))]
         gold = [(rng.choice(values),) for _ in range(rng.randint(0, 8))]
         assert intercode_reward(agent, gold) == reference_reward(agent, gold), (agent, gold)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), max_size=60),
+    st.lists(st.integers(0, 30), max_size=60),
+)
+def test_reward_matches_intercode_on_generated_row_sets(agent, gold):
+    """Large row sets reach the rounding ties (x.xx5) that small ones never do."""
+    agent_rows, gold_rows = [(v,) for v in agent], [(v,) for v in gold]
+    expected = reference_reward(agent_rows, gold_rows)
+    assert intercode_reward(agent_rows, gold_rows) == expected
 
 
 def test_tau_b_is_bit_identical_to_scipy():
