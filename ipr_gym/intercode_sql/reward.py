@@ -4,10 +4,10 @@ Rows are compared as strings (``str`` of each row tuple). The reward is the inte
 over union of the two multisets of rows; when they share rows it is scaled by Kendall's
 tau-b between the shared rows in the agent's order and in the gold order, then rounded to
 2 decimals (only then) the way numpy rounds: InterCode rounds scipy's numpy float, so
-0.075 gives 0.08 there where Python's ``round`` gives 0.07. Both empty: 1. An agent answer that is not a result set (an
-error, a statement without rows): 0. A gold query that fails counts as an empty result.
-Tau can be negative, so rewards in [-1, 0) happen (a correct answer in reverse order);
-they are kept, as in InterCode.
+0.075 gives 0.08 there where Python's ``round`` gives 0.07. Both empty: 1. An agent
+answer that is not a result set (an error, a statement without rows): 0. A gold query
+that fails counts as an empty result. Tau can be negative, so rewards in [-1, 0) happen
+(a correct answer in reverse order); they are kept, as in InterCode.
 """
 
 from __future__ import annotations
