@@ -55,6 +55,9 @@ class Dataset:
     parts: tuple[Part, ...]
     count: Counter
     expected: dict[str, int] = field(default_factory=dict)
+    # what an installed copy can serve, variant by variant (WebShop's catalogs): an install
+    # may be complete while a variant still lacks optional files; variant -> missing files
+    variants: Callable[[Path], dict[str, list[str]]] | None = None
 
     def part(self, path: str) -> Part:
         for part in self.parts:
@@ -95,6 +98,22 @@ def _count_intercode(root: Path) -> dict[str, int]:
         "databases": databases,
         "trajectory_files": _files(root / "trajectories", "*.json"),
     }
+
+
+# WebShop's named catalogs: (products, attributes, human instructions, which are optional)
+WEBSHOP_CATALOGS: dict[str, tuple[str, str, str | None]] = {
+    "small": ("items_shuffle_1000.json", "items_ins_v2_1000.json", "items_human_ins.json"),
+    "full": ("items_shuffle.json", "items_ins_v2.json", "items_human_ins.json"),
+    "fixture": ("items_shuffle_1000.first7.json", "items_ins_v2_1000.json", None),
+}
+
+
+def _webshop_catalogs(root: Path) -> dict[str, list[str]]:
+    """``embedded`` is built in; a named catalog needs its product and attribute files."""
+    missing: dict[str, list[str]] = {"embedded": []}
+    for name, (products, attributes, _) in WEBSHOP_CATALOGS.items():
+        missing[name] = [f for f in (products, attributes) if not (root / f).is_file()]
+    return missing
 
 
 def _count_webshop(root: Path) -> dict[str, int]:
@@ -299,6 +318,7 @@ WEBSHOP = Dataset(
     ),
     count=_count_webshop,
     expected={"products_with_attributes": 1000},
+    variants=_webshop_catalogs,
 )
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (ALFWORLD, INTERCODE, WEBSHOP)}

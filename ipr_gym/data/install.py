@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import tarfile
 import time
@@ -96,13 +97,29 @@ def place(part: Part, path: Path, staging: Path) -> None:
 
 @contextlib.contextmanager
 def _locked(base: Path, name: str) -> Iterator[None]:
+    """Hold ``.NAME.lock`` in ``base``; the file is removed on the way out, success or not.
+
+    A waiter may have opened the file just before its holder removed it: it then holds a
+    lock nobody else can see, so it checks that the file it locked is still the one at the
+    path and tries again if not.
+    """
     base.mkdir(parents=True, exist_ok=True)
-    with (base / f".{name}.lock").open("w") as lock:
+    path = base / f".{name}.lock"
+    while True:
+        lock = path.open("a")
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            current = os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        lock.close()
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # before the unlock: no one locks a removed file
+        lock.close()
 
 
 def read_marker(path: Path) -> dict[str, Any] | None:
@@ -174,10 +191,18 @@ def install_from(name: str, source: str | Path, root: str | Path | None = None) 
             continue
         parts[part.path] = verify(part, path)
     target = base / dataset.name
-    installed = read_marker(target)
-    if installed is not None and installed.get("parts") == parts:
+
+    def unchanged() -> InstallReport | None:
+        installed = read_marker(target)
+        if installed is None or installed.get("parts") != parts:
+            return None
         return InstallReport(name, target, "unchanged", installed["counts"], sorted(parts))
+
+    if (same := unchanged()) is not None:
+        return same
     with staged(dataset, base) as staging:
+        if (same := unchanged()) is not None:  # a concurrent install finished first
+            return same
         for relative in parts:
             place(dataset.part(relative), folder / relative, staging)
         return commit(dataset, staging, base, {"parts": parts, "source": str(folder)})

@@ -18,6 +18,8 @@ class DatasetStatus:
     state: Literal["installed", "absent", "damaged"]
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # variant -> the files it still lacks (empty: usable); only datasets with variants
+    variants: dict[str, list[str]] = field(default_factory=dict)
 
 
 def dataset_status(name: str, root: str | Path | None = None) -> DatasetStatus:
@@ -32,7 +34,10 @@ def dataset_status(name: str, root: str | Path | None = None) -> DatasetStatus:
         for key, want in dataset.expected.items()
         if counts.get(key) != want
     ]
-    return DatasetStatus(name, path, "damaged" if problems else "installed", counts, problems)
+    variants = dataset.variants(path) if dataset.variants else {}
+    return DatasetStatus(
+        name, path, "damaged" if problems else "installed", counts, problems, variants
+    )
 
 
 def data_status(root: str | Path | None = None) -> list[DatasetStatus]:
@@ -47,4 +52,16 @@ def format_status(statuses: list[DatasetStatus], root: Path) -> str:
             lines.append(f"    {key:<26} {value:>6}")
         for problem in status.problems:
             lines.append(f"    damaged: {problem}")
+        if status.variants:
+            usable = [v for v, missing in status.variants.items() if not missing]
+            lines.append(f"    catalogs usable: {', '.join(usable) or 'none'}")
+            fetchable = {p.path for p in DATASETS[status.name].parts if p.remote is not None}
+            for variant, missing in status.variants.items():
+                if not missing:
+                    continue
+                how = (f"`ipr-gym data download {status.name}`" if set(missing) <= fetchable
+                       else f"not downloadable: put them in {status.path}")  # fmt: skip
+                lines.append(
+                    f"    catalog {variant}: not usable, lacks {', '.join(missing)} ({how})"
+                )
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from typing import Any
 
 from ipr_gym.core import TaskId, TextEnv, Transition
 from ipr_gym.data import dataset_dir
+from ipr_gym.data.datasets import WEBSHOP_CATALOGS
 from ipr_gym.webshop.catalog import Catalog, build_product
 from ipr_gym.webshop.engine import Shop, valid_actions
 from ipr_gym.webshop.goals import Goal, make_goals
@@ -41,11 +42,7 @@ from ipr_gym.webshop.state import ShopState
 from ipr_gym.webshop.synthetic import embedded_records
 
 SEARCH_BACKENDS = ("bm25s", "lucene")
-NAMED_CATALOGS = {
-    "small": ("items_shuffle_1000.json", "items_ins_v2_1000.json", "items_human_ins.json"),
-    "full": ("items_shuffle.json", "items_ins_v2.json", "items_human_ins.json"),
-    "fixture": ("items_shuffle_1000.first7.json", "items_ins_v2_1000.json", None),
-}
+NAMED_CATALOGS = WEBSHOP_CATALOGS
 SPLIT_FILES = {"test": "ipr/test_indices.json", "test_500": "ipr/test_indices_500.json",
                "train": "ipr/train_indices.json"}  # fmt: skip
 _WORLDS: OrderedDict[tuple[Any, ...], World] = OrderedDict()

@@ -70,6 +70,16 @@ def test_corrupt_file_is_refused_and_nothing_is_installed(shared_data, tmp_path)
     with pytest.raises(InstallError, match=r"checksum mismatch for .*ic_spider_dev\.json"):
         install_from("intercode", copy, tmp_path / "data")
     assert dataset_status("intercode", tmp_path / "data").state == "absent"
+    assert list(tmp_path.glob("data/.*")) == []  # no lock, no staging folder
+
+
+def test_concurrent_installs_take_turns_and_leave_no_lock(shared_data, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        reports = list(pool.map(lambda _: install_from("intercode", shared_data, tmp_path), "abc"))
+    assert sorted(r.action for r in reports) == ["installed", "unchanged", "unchanged"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["intercode"]
 
 
 def test_missing_required_file_is_named(shared_data, tmp_path):
@@ -112,7 +122,7 @@ def test_killed_install_leaves_the_dataset_absent_then_installs_cleanly(shared_d
     report = install_from("alfworld", shared_data, root)
     assert report.action == "installed"
     assert report.counts["valid_unseen"] == 134
-    assert list(root.glob(".staging-*")) == []
+    assert sorted(p.name for p in root.iterdir()) == ["alfworld"]  # staging and lock gone
 
 
 def test_ensure_installs_from_a_local_copy_once(shared_data, tmp_path, capsys):
