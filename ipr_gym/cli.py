@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +13,22 @@ from ipr_gym.data.datasets import resolve_names
 from ipr_gym.data.status import dataset_status, format_status
 
 
+def plain(doc: str | None) -> str:
+    """A docstring as ``--help`` text: reST's double backquotes removed."""
+    return (doc or "").replace("``", "")
+
+
+def closed_pipe() -> int:
+    """Exit quietly when the reader went away (``ipr-gym data status | head``): stdout is
+    pointed at /dev/null so the interpreter's last flush does not fail again; 141 is what a
+    shell reports for a writer stopped by SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ipr-gym", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ipr-gym", description=plain(__doc__))
     commands = parser.add_subparsers(dest="command", required=True)
     data = commands.add_parser("data", help="install, download and inspect datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
@@ -53,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return closed_pipe()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "envs":
         import gymnasium as gym

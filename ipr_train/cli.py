@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ipr_gym.cli import closed_pipe, plain
 from ipr_train.config import ConfigError
 
 
@@ -92,8 +93,17 @@ def _experts(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return closed_pipe()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
-        prog="ipr-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="ipr-train",
+        description=plain(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     quick = commands.add_parser("quickstart", help="the main job on embedded defaults")
