@@ -100,7 +100,7 @@ class InterCodeSQLEnv(TextEnv):
             key = (self._record.index, self._backend.database)
             gold = self._gold.get(key)
             if gold is None:
-                gold = self._gold[key] = self._backend.query(self._record.gold)
+                gold = self._gold[key] = self._backend.gold(self._record.gold)
             reward = intercode_reward(self._result.rows, gold.rows)
             return Transition(self._result.observation, reward, True, won=reward == 1.0)
         self._result = self._backend.run(action)

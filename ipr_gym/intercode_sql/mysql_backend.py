@@ -115,6 +115,10 @@ class MySQLBackend:
                 self.database = cur.fetchone()[0]
         return result
 
+    def gold(self, statement: str) -> Result:
+        """The gold query, as InterCode runs it: in the session's database, unfiltered."""
+        return self.query(statement)
+
     def query(self, statement: str) -> Result:
         """Run a statement with the time limit and the row cap (no sandbox filter)."""
         self._reconnect_if_needed()

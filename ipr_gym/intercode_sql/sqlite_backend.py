@@ -2,9 +2,12 @@
 
 Databases open read-only, an authorizer allows reads only, a progress handler stops a
 statement past the time limit and results are cut at ``max_rows``: the same containment as
-the MySQL backend. ``SHOW TABLES``, ``DESCRIBE``/``DESC`` and ``USE`` are answered as MySQL
-would. ``SUM``/``AVG`` of integers return ``Decimal`` as MySQL's do (``AVG`` at 4 decimals),
-decimal/date/datetime columns come back as ``Decimal``/``date``/``datetime``.
+the MySQL backend. One value is at most 1 MB (SQLite's length limit: ``randomblob(1e9)``
+fails at once) and a result at most 5 M characters. The gold query is answered like an
+agent's statement, so submitting it scores 1.0. ``SHOW TABLES``, ``DESCRIBE``/``DESC``
+and ``USE`` are answered as MySQL would. ``SUM``/``AVG`` of integers return ``Decimal``
+as MySQL's do (``AVG`` at 4 decimals), aliased or not; decimal/date/datetime columns come
+back as ``Decimal``/``date``/``datetime``.
 
 What cannot match MySQL: integer division (``7/2`` is 3 here, 3.5000 there), MySQL-only
 functions and syntax, error texts, and ordering by those ``Decimal`` aggregates (they are
@@ -123,6 +126,21 @@ def _as_mysql(function: str, column_type: str | None, value: Any) -> Any:
     return value
 
 
+_ALIASED_AGGREGATE = re.compile(
+    r"\b(sum|avg|max|min)\s*\(\s*(?:distinct\s+)?(?:`?\w+`?\.)?`?(\w+)`?\s*\)"
+    r"\s+(?:as\s+)?[`'\"]?(\w+)[`'\"]?",
+    re.IGNORECASE,
+)
+
+
+def _aliases(statement: str) -> dict[str, tuple[str, str]]:
+    """``SUM(t.x) AS total`` -> {"total": ("sum", "x")}, for every aliased aggregate."""
+    return {
+        m.group(3).lower(): (m.group(1).lower(), m.group(2).lower())
+        for m in _ALIASED_AGGREGATE.finditer(statement)
+    }
+
+
 _ALLOWED_ACTIONS = {
     sqlite3.SQLITE_SELECT,
     sqlite3.SQLITE_READ,
@@ -183,6 +201,13 @@ def _top_level_split(statement: str) -> list[str] | None:
     return None
 
 
+# One value may be this long (SQLite's own limit, checked as the value is made:
+# ``randomblob(1e9)`` fails at once instead of running inside one VM step past any time
+# limit), and a whole result this long as text (``zeroblob`` rows add up).
+MAX_VALUE_BYTES = 1_000_000
+MAX_RESULT_CHARS = 5_000_000
+
+
 class SQLiteBackend:
     def __init__(self, folder: Path, *, timeout_s: float = 5.0, max_rows: int = 10_000):
         self.folder = folder
@@ -219,6 +244,7 @@ class SQLiteBackend:
                 conn.create_aggregate(f"_ipr_{name}_{scale}", 1, scaled)  # type: ignore[arg-type]
         conn.set_authorizer(_authorize)
         conn.set_progress_handler(self._over_time, 1000)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         return conn
 
     def _over_time(self) -> int:
@@ -230,15 +256,26 @@ class SQLiteBackend:
             self._conn = None
 
     def start_episode(self, database: str) -> None:
+        """Switch to ``database``; an unknown one raises FileNotFoundError and leaves the
+        current database in use (as MySQL's ``USE`` does)."""
         if self.database != database or self._conn is None:
+            conn = self._open(database)
             self.close()
-            self._conn = self._open(database)
-            self.database = database
+            self._conn, self.database = conn, database
 
     def run(self, statement: str) -> Result:
         why = refusal(statement)
         if why is not None:
             return Result(None, why)
+        return self.answer(statement)
+
+    def gold(self, statement: str) -> Result:
+        """The gold query, answered as an agent's statement is (the same rewriting and
+        MySQL row order), so submitting the gold scores 1.0."""
+        return self.answer(statement)
+
+    def answer(self, statement: str) -> Result:
+        """A statement answered as MySQL would, past the read-only filter."""
         use = _USE.match(statement)
         if use:
             try:
@@ -298,15 +335,21 @@ class SQLiteBackend:
 
         return _AGGREGATE_OF_COLUMN.sub(scaled, statement)
 
-    def _typed_rows(self, description: Any, rows: list[tuple]) -> tuple[tuple, ...]:
-        """Give unaliased SUM/AVG/MAX/MIN columns MySQL's result types (Decimal for
+    def _typed_rows(
+        self, description: Any, rows: list[tuple], aliases: dict[str, tuple[str, str]]
+    ) -> tuple[tuple, ...]:
+        """Give SUM/AVG/MAX/MIN columns, aliased or not, MySQL's result types (Decimal for
         integer sums and averages and for decimal columns)."""
         plans: list[tuple[str, str] | None] = []
         for column in description:
             found = _AGGREGATE_NAME.match(column[0])
-            column_type = self._types.get(found.group(2).lower()) if found else None
-            if found and column_type:
-                plans.append((found.group(1).lower(), column_type))
+            if found:
+                function, field = found.group(1).lower(), found.group(2).lower()
+            else:  # ``SUM(x) AS total``: typed as SUM(x) is
+                function, field = aliases.get(column[0].lower(), (None, None))
+            column_type = self._types.get(field) if field else None
+            if function and column_type:
+                plans.append((function, column_type))
             else:
                 plans.append(None)
         if not any(plans):
@@ -330,7 +373,10 @@ class SQLiteBackend:
             rows = cursor.fetchmany(self.max_rows + 1)
             if len(rows) > self.max_rows:
                 return Result(None, f"the result has more than {self.max_rows} rows")
-            return Result(self._typed_rows(cursor.description, rows))
+            size = sum(len(v) for row in rows for v in row if isinstance(v, (str, bytes)))
+            if size > MAX_RESULT_CHARS:
+                return Result(None, f"the result is longer than {MAX_RESULT_CHARS} characters")
+            return Result(self._typed_rows(cursor.description, rows, _aliases(statement)))
         except sqlite3.Error as error:
             message = str(error)
             if message == "interrupted":

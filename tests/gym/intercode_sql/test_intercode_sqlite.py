@@ -98,3 +98,60 @@ def test_conformance_sqlite():
     check_conformance(
         make, tasks=tasks, action_sampler=lambda info, rng: rng.choice(statements), malformed=()
     )
+
+
+def test_use_of_an_unknown_database_keeps_the_current_one():
+    env = gym.make("ipr/InterCodeSQL-v0", split="all")
+    task = next(t for t in load_tasks() if t.db == "poker_player")
+    env.reset(options={"task": task.index})
+    obs, *_ = env.step("USE nowhere")
+    assert obs == "Error executing query: Unknown database 'nowhere'"
+    obs, *_ = env.step("SELECT count(*) FROM people")
+    assert obs == "[(7,)]"
+    env.step(task.gold)
+    assert env.step("submit")[1] == 1.0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT randomblob(1e9)",
+        "SELECT zeroblob(1e8)",
+        "SELECT zeroblob(900000) FROM people, people AS b",
+    ],
+)
+def test_huge_values_fail_fast_with_a_small_observation(statement):
+    env = gym.make("ipr/InterCodeSQL-v0", split="all", timeout_s=2.0)
+    task = next(t.index for t in load_tasks() if t.db == "poker_player")
+    env.reset(options={"task": task})
+    start = time.monotonic()
+    obs, reward, terminated, _, _ = env.step(statement)
+    assert time.monotonic() - start <= 3.0
+    assert obs.startswith("Error executing query: ") and len(obs) < 200, obs[:200]
+    assert (reward, terminated) == (0.0, False)
+
+
+def test_submitting_the_gold_scores_one_on_every_valid_task():
+    """The gold runs through the same rewriting and row order as agent statements."""
+    env = gym.make("ipr/InterCodeSQL-v0", split="all")
+    below = []
+    for task in load_tasks():
+        env.reset(options={"task": task.index})
+        obs, *_ = env.step(task.gold)
+        if obs.startswith("Error executing query"):
+            continue  # the golds SQLite cannot run (MySQL-only syntax)
+        reward = env.step("submit")[1]
+        if reward != 1.0:
+            below.append((task.index, reward))
+    assert below == []
+
+
+def test_aliased_sum_and_avg_keep_mysqls_decimal_type(folder):
+    backend = SQLiteBackend(folder)
+    backend.start_episode("world_1")
+    where = "FROM city WHERE countrycode = 'AFG'"
+    plain = backend.run(f"SELECT sum(population), avg(population) {where}")
+    aliased = backend.run(f"SELECT sum(population) AS total, AVG(city.Population) mean {where}")
+    # as text, as the agent sees it (Decimal('2332100') == 2332100 in Python)
+    expected = "[(Decimal('2332100'), Decimal('583025.0000'))]"
+    assert plain.observation == aliased.observation == expected
