@@ -79,8 +79,14 @@ class MySQLBackend:
                 pass
 
     def start_episode(self, database: str) -> None:
-        """A clean session on ``database``: the account's password and limits restored."""
-        self._reconnect_if_needed()
+        """A fresh session on ``database`` (a new connection: nothing of the last episode's
+        session survives), the account's password and limits restored."""
+        try:
+            self._conn.close()
+        except Exception:  # already gone
+            pass
+        self._conn = self._connect()
+        self._connection_killed = False
         with self._conn.cursor() as cur:
             cur.execute("SET PASSWORD = PASSWORD(%s)", (self._kwargs["password"],))
         self._session(database)
@@ -137,8 +143,11 @@ class MySQLBackend:
             return Result(tuple(rows))
         except self._pymysql.MySQLError as error:
             if self._connection_killed:  # the statement ran over and took the connection
+                self._wait_gone(thread_id)
                 return Result(None, "Query execution was interrupted")
             message = error.args[1] if len(error.args) > 1 else str(error)
+            if "interrupted" in str(message):
+                self._wait_gone(thread_id)
             return Result(None, str(message))
         finally:
             self._watchdog.disarm()
@@ -146,6 +155,27 @@ class MySQLBackend:
                 cursor.close()
             except self._pymysql.MySQLError:
                 pass
+
+    def _wait_gone(self, thread_id: int, limit_s: float = 2.0) -> None:
+        """Return once the server no longer runs a statement on ``thread_id`` (a kill is
+        only a request: the statement stops at its next check), so a step that answered
+        "interrupted" leaves nothing running behind it."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                if not self._guard.open:
+                    self._guard = self._connect()
+                with self._guard.cursor() as cur:
+                    cur.execute(
+                        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                        "WHERE ID = %s AND (INFO IS NOT NULL OR COMMAND = 'Killed')",
+                        (thread_id,),
+                    )
+                    if cur.fetchone()[0] == 0:
+                        return
+            except self._pymysql.MySQLError:
+                return
+            time.sleep(0.01)
 
     def _kill(self, thread_id: int, what: str = "QUERY") -> None:
         if what == "CONNECTION":

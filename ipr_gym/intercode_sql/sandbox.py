@@ -1,64 +1,116 @@
 """Which statements an agent may run: reads only, and nothing that changes the session.
 
 The database account is read-only already; this filter also refuses what an unprivileged
-account *can* do and would leak into later statements or other episodes: ``SET`` (e.g.
-``SET SESSION max_statement_time=0``, ``SET PASSWORD``), transactions and locks, ``HANDLER``,
-``DO``, and MySQL's executable comments (``/*! ... */``), which hide statements inside a
-comment. Multi-statements are refused by the driver (and here).
+account *can* do and would leak into later statements, other episodes or other envs:
+``SET`` (e.g. ``SET SESSION max_statement_time=0``, ``SET PASSWORD``), transactions and
+locks, ``HANDLER``, ``DO``, compound statements, MySQL's executable comments
+(``/*! ... */``, statements hidden inside a comment), ``SELECT ... INTO``, user-variable
+assignment (``@x := 1``), ``LAST_INSERT_ID(expr)`` and named locks (``GET_LOCK``: one env
+would block another). With those gone, a session holds nothing a restore could miss.
+Multi-statements are refused by the driver (and here).
+
+Input that is not SQL at all reaches the server, which answers it with its own syntax
+error, as InterCode's MySQL does; only the first word of real SQL statements is judged.
+Statements longer than ``MAX_STATEMENT_CHARS`` and text that is not valid Unicode (lone
+surrogates) are answered with an error before anything else looks at them.
 """
 
 from __future__ import annotations
 
 import re
 
-ALLOWED = ("select", "show", "describe", "desc", "explain", "with", "use", "values", "table", "(")
+MAX_STATEMENT_CHARS = 65_536  # Spider's longest gold query has under 1,000
 
+ALLOWED = ("select", "show", "describe", "desc", "explain", "with", "use", "values", "table", "(")
+# Words that begin a MySQL/MariaDB statement but are not reads (an unknown first word is a
+# syntax error on the server)
+STATEMENTS = frozenset(
+    "alter analyze backup begin binlog cache call change check checksum clone commit create "
+    "deallocate delete do drop execute flush get grant handler import insert install "
+    "kill load lock optimize prepare purge release rename repair replace reset resignal "
+    "restart revoke rollback savepoint set shutdown signal start stop truncate uninstall "
+    "unlock update xa".split()
+)
+_SESSION_FUNCTIONS = re.compile(
+    r"\b(get_lock|release_lock|release_all_locks|last_insert_id\s*\(\s*[^\s)])", re.IGNORECASE
+)
+
+_SPACE = ("", " ", "\t", "\n", "\r", "\f", "\v")
 _LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|#[^\n]*(?:\n|\Z)|/\*(?!!).*?\*/)*", re.DOTALL)
-_WORD = re.compile(r"[A-Za-z]+|\(")
+_WORD = re.compile(r"[A-Za-z_]+|\(")
 
 
 def refusal(statement: str) -> str | None:
     """Why ``statement`` may not run, or None if it may."""
+    if len(statement) > MAX_STATEMENT_CHARS:
+        return (
+            f"the statement is {len(statement)} characters long; at most "
+            f"{MAX_STATEMENT_CHARS} are allowed"
+        )
+    try:
+        statement.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"the statement is not valid text (character {error.start} is a lone surrogate)"
     if "/*!" in statement or "/*M!" in statement:
         return "executable comments are not allowed"
-    if _has_second_statement(statement):
+    code = _code_only(statement)
+    if re.search(r";\s*\S", code.rstrip(" ;\n\t")):
         return "only one statement at a time is allowed"
-    body = statement[_LEADING.match(statement).end() :]  # type: ignore[union-attr]
+    body = code[_LEADING.match(code).end() :]  # type: ignore[union-attr]
     word = _WORD.match(body)
     if word is None:
         return None  # empty or garbage: the server answers with its own error
     keyword = word.group().lower()
-    if keyword not in ALLOWED:
+    if keyword in STATEMENTS:
         return f"{keyword.upper()} statements are not allowed: this database is read-only"
-    if keyword == "select" and re.search(r"\binto\s+(outfile|dumpfile|@)", body, re.IGNORECASE):
+    if keyword not in ALLOWED:
+        if re.match(r"\s*:", body[word.end() :]):
+            return "compound statements are not allowed"
+        return None  # not SQL: the server's syntax error says so
+    if re.search(r"\binto\s*(outfile\b|dumpfile\b|@)", body, re.IGNORECASE):
         return "SELECT ... INTO is not allowed"
+    if ":=" in body:
+        return "assigning user variables is not allowed"
+    found = _SESSION_FUNCTIONS.search(body)
+    if found:
+        name = re.match(r"\w+", found.group(1)).group().upper()  # type: ignore[union-attr]
+        return f"{name} is not allowed: it changes the session"
     return None
 
 
-def _has_second_statement(statement: str) -> bool:
-    """A ``;`` outside quotes and comments followed by anything but space and comments."""
+def _code_only(statement: str) -> str:
+    """``statement`` with the inside of quotes and comments blanked out (same length), so
+    that keywords, ``;`` and ``:=`` are only found in code. ``--`` starts a comment only
+    before a space or the end, as in MySQL (``1--1`` is arithmetic there)."""
+    out = list(statement)
     quote = None
     i = 0
     while i < len(statement):
         char = statement[i]
         if quote:
-            if char == "\\":
+            if char == "\\" and quote != "`":
+                out[i] = " "
+                if i + 1 < len(statement):
+                    out[i + 1] = " "
                 i += 2
                 continue
             if char == quote:
                 quote = None
+            else:
+                out[i] = " "
         elif char in ("'", '"', "`"):
             quote = char
-        elif statement.startswith("--", i) or char == "#":
+        elif char == "#" or (statement.startswith("--", i) and statement[i + 2 : i + 3] in _SPACE):
             end = statement.find("\n", i)
-            i = len(statement) if end < 0 else end
+            end = len(statement) if end < 0 else end
+            out[i:end] = " " * (end - i)
+            i = end
             continue
         elif statement.startswith("/*", i):
             end = statement.find("*/", i + 2)
-            i = len(statement) if end < 0 else end + 2
+            end = len(statement) if end < 0 else end + 2
+            out[i:end] = " " * (end - i)
+            i = end
             continue
-        elif char == ";":
-            rest = statement[i + 1 :]
-            return bool(_LEADING.sub("", rest).strip(" ;\n\t"))
         i += 1
-    return False
+    return "".join(out)

@@ -125,6 +125,14 @@ def start_server(
         root = _wait_for_root(sock, process, base)
         with root.cursor() as cur:
             cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (info.root_password,))
+            # the install also makes root@127.0.0.1, root@::1 and root@<hostname> with no
+            # password: reachable by anyone on this machine over TCP
+            cur.execute(
+                "SELECT user, host FROM mysql.user WHERE authentication_string = '' "
+                "AND NOT (user = 'mariadb.sys' AND host = 'localhost')"
+            )
+            for user, host in cur.fetchall():
+                cur.execute("DROP USER %s@%s", (user, host))
         root.close()
         client = [_binary("mariadb", "mysql"), "--no-defaults", f"--socket={sock}", "-uroot"]
         subprocess.run(

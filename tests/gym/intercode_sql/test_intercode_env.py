@@ -1,6 +1,7 @@
 """ipr/InterCodeSQL-v0 on a real MariaDB: gold answers, the sandbox, the contract."""
 
 import functools
+import json
 import time
 
 import gymnasium as gym
@@ -174,3 +175,97 @@ def test_the_time_limit_holds_with_and_without_the_servers_own(mariadb, server_l
             assert backend.run("SELECT COUNT(*) FROM people").rows == ((7,),)
     finally:
         backend.close()
+
+
+def _running_agent_statements(mariadb) -> int:
+    import pymysql
+
+    root = pymysql.connect(unix_socket=mariadb.socket, user="root", password=mariadb.root_password)
+    with root.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'agent' "
+            "AND (INFO IS NOT NULL OR COMMAND = 'Killed')"
+        )
+        (count,) = cur.fetchone()
+    root.close()
+    return count
+
+
+@pytest.mark.parametrize("server_limit", [True, False])
+def test_a_statement_over_the_limit_is_gone_from_the_server_when_the_step_returns(
+    mariadb, server_limit
+):
+    backend = MySQLBackend(mariadb.url(), timeout_s=1.0, server_limit=server_limit)
+    try:
+        backend.start_episode("poker_player")
+        cross = "SELECT COUNT(*) FROM people a, people b, people c, people d, people e, people f"
+        for statement in ("SELECT SLEEP(30)", f"{cross}, people g, people h, people i"):
+            result = backend.run(statement)
+            assert "interrupted" in result.error
+            assert _running_agent_statements(mariadb) == 0, statement
+    finally:
+        backend.close()
+
+
+SESSION_CHANGES = [
+    "SELECT @x := 1",
+    "SELECT 1 INTO @x",
+    "SELECT 1 INTO@x",
+    "SELECT 1 INTO/**/@x",
+    "SELECT 1--1 INTO @x",
+    "SELECT LAST_INSERT_ID(5)",
+    "SELECT GET_LOCK('ipr', 0)",
+    "ipr: BEGIN NOT ATOMIC SET @x = 1; END",
+]
+
+
+def test_no_session_state_survives_reset_or_restore_or_reaches_another_env(env, mariadb):
+    other = gym.make("ipr/InterCodeSQL-v0", backend="mysql", url=mariadb.url(), split="all")
+    probe = "SELECT @x, LAST_INSERT_ID(), IS_USED_LOCK('ipr')"
+    env.reset(options={"task": 0})
+    first = env.step("SELECT CONNECTION_ID()")[0]
+    for statement in SESSION_CHANGES:
+        obs, reward, terminated, _, info = env.step(statement)
+        assert obs.startswith("Error executing query: ") and info["invalid"], (statement, obs)
+        assert (reward, terminated) == (0.0, False)
+    assert env.step(probe)[0] == "[(None, 0, None)]"
+    snap = env.snapshot()
+    env.reset(options={"task": 0})
+    assert env.step("SELECT CONNECTION_ID()")[0] != first  # a fresh session per episode
+    assert env.step(probe)[0] == "[(None, 0, None)]"
+    env.restore(snap)
+    assert env.step(probe)[0] == "[(None, 0, None)]"  # as a replay of the prefix gives
+    other.reset(options={"task": 0})
+    assert other.step("SELECT IS_FREE_LOCK('ipr')")[0] == "[(1,)]"
+    other.close()
+
+
+def test_odd_text_input_is_answered_not_raised(env):
+    env.reset(options={"task": 0})
+    start = time.monotonic()
+    obs, *_ = env.step("SELECT 1" + " " * 20_000_000)
+    assert time.monotonic() - start < 1.0
+    assert obs.startswith("Error executing query: the statement is 20000008 characters long")
+    obs, *_ = env.step("SELECT 'caf\ud800'")  # a lone surrogate: not encodable as UTF-8
+    assert obs.startswith("Error executing query: the statement is not valid text")
+    obs, *_ = env.step("I think the answer is 5")  # not SQL: the server's syntax error
+    assert obs.startswith("Error executing query: You have an error in your SQL syntax")
+    assert "near 'I think the answer is 5'" in obs
+
+
+def test_the_private_server_has_no_account_without_a_password(mariadb):
+    import pymysql
+
+    with pytest.raises(pymysql.err.OperationalError):
+        pymysql.connect(host="127.0.0.1", port=mariadb.port, user="root", password="")
+    root = pymysql.connect(unix_socket=mariadb.socket, user="root", password=mariadb.root_password)
+    with root.cursor() as cur:
+        cur.execute("SELECT user, host, priv FROM mysql.global_priv")
+        accounts = {(user, host): json.loads(priv) for user, host, priv in cur.fetchall()}
+    root.close()
+    open_accounts = [
+        account
+        for account, priv in accounts.items()
+        if not priv.get("authentication_string") and not priv.get("account_locked")
+    ]
+    assert open_accounts == [] and ("agent", "127.0.0.1") in accounts
