@@ -57,8 +57,7 @@ def clickables(
         assert state.page_no is not None
         if state.page_no > 1:
             button(PREV_PAGE)
-        if state.page_no * 10 < len(state.results):
-            button(NEXT_PAGE)
+        button(NEXT_PAGE)
         for asin in state.listed:
             found[asin.lower()] = Clickable("product", asin)
     elif state.page == ITEM:
@@ -105,8 +104,7 @@ def _segments(
         yield f"Page {state.page_no} (Total results: {len(state.results)})"
         if state.page_no > 1:
             yield PREV_PAGE
-        if state.page_no * 10 < len(state.results):
-            yield NEXT_PAGE
+        yield NEXT_PAGE  # on every results page, the last one too, as in WebShop
         for asin in state.listed:
             product = products[asin]
             yield from segment(asin)
@@ -135,9 +133,7 @@ def _segments(
     elif state.sub_page == "Features":
         for bullet in product.bullets:
             yield from segment(bullet)
-    elif state.sub_page == "Reviews":
-        if not product.reviews:
-            yield "No reviews found"
+    elif state.sub_page == "Reviews":  # no reviews: nothing at all, as in WebShop
         for review in product.reviews:
             yield from segment(f'"{review.title}"')
             yield from segment(str(review.score))

@@ -8,7 +8,7 @@ import math
 import gymnasium as gym
 import pytest
 
-import ipr_gym  # noqa: F401
+import ipr_gym
 from ipr_gym.testing.conformance import MALFORMED_ACTIONS, check_conformance
 
 WORDS = ["shampoo", "console table", "dress", "eye cream", "razor", "jeans", "coffee"]
@@ -75,7 +75,7 @@ def test_fixture_search_item_and_purchase(fixture_env):
         f"Instruction: [SEP] {instruction} [SEP] Back to Search [SEP] Page 1 (Total results: "
     )
     assert "[SEP] B07B6DVG41 [SEP] 100% PURE Glossy Locks: Repair Shampoo (13.5 Fl Oz)" in obs
-    assert "Next >" not in obs  # fewer than 10 results
+    assert "(Total results: 1) [SEP] Next > [SEP] B07B6DVG41" in obs  # on every page, as in WebShop
     assert "click[B07B6DVG41]" in info["valid_actions"] and reward == 0 and not done
     obs, *_, info = env.step("search[sheIn women's mini club dress]")
     assert "click[B08ZRR3DZT]" in info["valid_actions"]
@@ -120,7 +120,7 @@ def test_search_works_from_any_page_and_prev_goes_back(fixture_env):
 
 
 def test_paging_on_the_embedded_catalog():
-    env = gym.make("ipr/WebShop-v0", split="all", max_episode_steps=None)
+    env = ipr_gym.make("ipr/WebShop-v0", split="all", max_episode_steps=None)
     env.reset(options={"task": 0})
     first, *_, info = env.step("search[model]")  # in every title
     assert "Page 1 (Total results: 50)" in first and "click[Next >]" in info["valid_actions"]
@@ -129,6 +129,14 @@ def test_paging_on_the_embedded_catalog():
     assert set(info["valid_actions"]).isdisjoint(env.unwrapped.state.results[:10])
     back, *_ = env.step("click[< Prev]")
     assert back == first
+    for _ in range(4):
+        last, *_ = env.step("click[Next >]")
+    assert "Page 5 (Total results: 50) [SEP] < Prev [SEP] Next > [SEP] " in last
+    empty, *_, info = env.step("click[Next >]")  # past the last page: an empty page 6
+    assert empty.endswith(
+        "[SEP] Back to Search [SEP] Page 6 (Total results: 50) [SEP] < Prev [SEP] Next >"
+    )
+    assert info["valid_actions"] == ["click[Back to Search]", "click[< Prev]", "click[Next >]"]
 
 
 def test_oracle_scores_one_on_every_embedded_goal():

@@ -155,3 +155,61 @@ def test_site_html_reads_as_the_text_observation(catalog, installed_data):
                 pages.add(shop.state.page)
                 break
     assert pages >= {"search", "results", "item", "sub", "done"}
+
+
+# WebShop's results and reviews pages, as its text env renders them (written here from
+# WebShop's templates of IPR's and ETO's observations: "Page N (Total results: M)", "< Prev"
+# from page 2, "Next >" on every page; a reviews card with one block per review and
+# nothing when there is none), reduced to what its text conversion reads.
+WEBSHOP_RESULTS = """<html><body>
+<div id="instruction-text"><h4>Instruction:<br>{{ instruction }}</h4></div>
+<form><button type="submit" class="btn btn-success">Back to Search</button></form>
+<div><h3>Page {{ page }} (Total results: {{ total }})</h3>
+{% if page > 1 %}<form><button class="btn btn-primary">&lt; Prev</button></form>
+<form><button class="btn btn-primary">Next &gt;</button></form>
+{% else %}<div></div><form><button class="btn btn-primary">Next &gt;</button></form>
+{% endif %}</div>
+{% for item in products %}<div class="searched-product">
+<h4 class="product-asin"><a class="product-link" href="#">{{ item.asin }}</a></h4>
+<h4 class="product-title">{{ item.title }}</h4><h5 class="product-price">{{ item.price_tag }}</h5>
+</div>{% endfor %}
+</body></html>"""
+WEBSHOP_REVIEWS = """<html><body>
+<div id="instruction-text"><h4>Instruction:<br>{{ instruction }}</h4></div>
+<form><button class="btn btn-success">Back to Search</button></form>
+<form><button class="btn btn-primary">&lt; Prev</button></form>
+<div class="card card-body">{% for review in reviews %}<div class="card">
+<h4>"{{ review.title }}"</h4><p><span>{{ review.score }}</span></p><p>{{ review.body }}</p>
+</div>{% endfor %}</div>
+</body></html>"""
+
+
+@pytest.mark.parametrize(("total", "page"), [(50, 1), (50, 5), (50, 6), (3, 1), (0, 1)])
+def test_results_pages_read_as_webshops_template(total, page):
+    import jinja2
+
+    asins = tuple(f"B0TEST{i:04d}" for i in range(total))
+    products = {a: make_product(a, f"product {a}", "$1.0") for a in asins}
+    state = ShopState(page=RESULTS, keywords=("x",), results=asins, page_no=page)
+    instruction = "i need a thing, and price lower than 10.00 dollars"
+    listed = [products[a] for a in asins[(page - 1) * 10 : page * 10]]
+    html = jinja2.Template(WEBSHOP_RESULTS).render(
+        instruction=instruction, page=page, total=total, products=listed
+    )
+    assert observation(state, instruction, products) == webshop_text(html)
+    assert list(clickables(state, products)) == webshop_clickables(html)
+
+
+@pytest.mark.parametrize("reviews", [0, 2])
+def test_reviews_page_reads_as_webshops_template(reviews):
+    import jinja2
+
+    from ipr_gym.webshop.catalog import Review
+
+    given = tuple(Review(f"title {i}", 4 - i, f"body {i}") for i in range(reviews))
+    asin = "B0TEST0001"
+    products = {asin: make_product(asin, "t", "$1", reviews=given)}
+    state = ShopState(page=SUB, keywords=("x",), page_no=1, asin=asin, sub_page="Reviews")
+    html = jinja2.Template(WEBSHOP_REVIEWS).render(instruction="i need a thing", reviews=given)
+    assert observation(state, "i need a thing", products) == webshop_text(html)
+    assert list(clickables(state, products)) == webshop_clickables(html)
