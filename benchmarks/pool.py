@@ -14,7 +14,7 @@ import time
 
 import gymnasium as gym
 
-import ipr_gym  # noqa: F401 - registers the ids
+import ipr_gym
 from benchmarks.results_io import write_results
 from ipr_gym.pool import EnvPool, SlotError
 
@@ -27,8 +27,7 @@ def _tasks(n: int) -> list[str]:
 
 
 def single_env_steps_per_s(tasks: list[str], steps: int) -> float:
-    env = gym.make(ENV, split="valid_seen", engine="textworld")
-    env.unwrapped.max_episode_steps = None
+    env = ipr_gym.make(ENV, split="valid_seen", engine="textworld", max_episode_steps=None)
     rng = random.Random(0)
     _, info = env.reset(options={"task": tasks[0]})
     start = time.perf_counter()

@@ -11,10 +11,9 @@ from __future__ import annotations
 import statistics
 import time
 
-import gymnasium as gym
 import pymysql
 
-import ipr_gym  # noqa: F401 - registers the ids
+import ipr_gym
 from benchmarks.results_io import write_results
 from ipr_gym.intercode_sql.server import start_server
 
@@ -22,8 +21,8 @@ from ipr_gym.intercode_sql.server import start_server
 def main(argv: list[str]) -> int:
     server = start_server()
     try:
-        env = gym.make("ipr/InterCodeSQL-v0", backend="mysql", url=server.url(), split="all")
-        env.unwrapped.max_episode_steps = None
+        env = ipr_gym.make("ipr/InterCodeSQL-v0", backend="mysql", url=server.url(), split="all",
+                           max_episode_steps=None)  # fmt: skip
         bare = pymysql.connect(
             host=server.host, port=server.port, user="agent", password=server.agent_password,
             autocommit=True, charset="utf8mb4",
@@ -85,8 +84,7 @@ def _sqlite_side(server) -> tuple[list[float], float]:
     from ipr_gym.intercode_sql.mysql_backend import MySQLBackend
     from ipr_gym.intercode_sql.reward import intercode_reward
 
-    env = gym.make("ipr/InterCodeSQL-v0", split="all")
-    env.unwrapped.max_episode_steps = None
+    env = ipr_gym.make("ipr/InterCodeSQL-v0", split="all", max_episode_steps=None)
     mysql = MySQLBackend(server.url())
     times, agree = [], 0
     for task in env.unwrapped.tasks:

@@ -24,7 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 
-import ipr_gym  # noqa: F401
+import ipr_gym
 from benchmarks.results_io import write_results
 from ipr_gym.webshop.html import render_html
 from ipr_gym.webshop.synthetic import embedded_records
@@ -196,8 +196,8 @@ def main(argv: list[str]) -> int:
     ratios: dict[str, float] = {}
     for catalog in ("embedded", "fixture"):
         metrics[f"{catalog}_world_mib"] = world_memory(catalog, args.data_dir)
-        env = gym.make("ipr/WebShop-v0", catalog=catalog, split="all", data_dir=args.data_dir,
-                       max_episode_steps=None)  # fmt: skip
+        env = ipr_gym.make("ipr/WebShop-v0", catalog=catalog, split="all", data_dir=args.data_dir,
+                           max_episode_steps=None)  # fmt: skip
         walk_steps(env, 20, seed=99, reference=False)  # warm the process (spaCy, imports)
         got = walk_steps(env, args.episodes, seed=0, reference=True)
         ours, ref = statistics.median(got["ours"]), statistics.median(got["ref"])

@@ -27,6 +27,7 @@ snapshots the same way.
 from __future__ import annotations
 
 import copy
+import multiprocessing as mp
 import os
 import string
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.vector.utils import shared_memory
 
 TaskId = int | str
 
@@ -68,6 +70,60 @@ class TextSpace(gym.spaces.Space[str]):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TextSpace) and other.max_length == self.max_length
+
+
+def _text_slot_bytes(space: TextSpace) -> int:
+    return 4 + 4 * space.max_length  # a length, then UTF-8 (at most 4 bytes a character)
+
+
+@shared_memory.create_shared_memory.register(TextSpace)
+def _create_text_memory(space: TextSpace, n: int = 1, ctx: Any = mp) -> Any:
+    """``AsyncVectorEnv``'s shared memory for text (its default): one UTF-8 slot per env."""
+    return ctx.Array("B", n * _text_slot_bytes(space))
+
+
+@shared_memory.write_to_shared_memory.register(TextSpace)
+def _write_text_memory(space: TextSpace, index: int, value: str, memory: Any) -> None:
+    data = value.encode("utf-8", "surrogatepass")
+    size = _text_slot_bytes(space)
+    if len(data) > size - 4:
+        raise ValueError(f"an observation of {len(value)} characters exceeds {space}")
+    buffer = memoryview(memory.get_obj()).cast("B")
+    start = index * size
+    buffer[start : start + 4] = len(data).to_bytes(4, "little")
+    buffer[start + 4 : start + 4 + len(data)] = data
+
+
+class _SharedTexts(Sequence):
+    """The live view ``AsyncVectorEnv`` keeps of the buffer (it reads the memory once and
+    expects later writes to show): every access decodes the slot; a copy is a tuple."""
+
+    def __init__(self, space: TextSpace, memory: Any, n: int):
+        self._size, self._memory, self._n = _text_slot_bytes(space), memory, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._n)))
+        if not -self._n <= index < self._n:
+            raise IndexError(index)
+        buffer = memoryview(self._memory.get_obj()).cast("B")
+        start = (index % self._n) * self._size
+        length = int.from_bytes(buffer[start : start + 4], "little")
+        return bytes(buffer[start + 4 : start + 4 + length]).decode("utf-8", "surrogatepass")
+
+    def __deepcopy__(self, memo: Any) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+@shared_memory.read_from_shared_memory.register(TextSpace)
+def _read_text_memory(space: TextSpace, memory: Any, n: int = 1) -> _SharedTexts:
+    return _SharedTexts(space, memory, n)
 
 
 @dataclass(frozen=True)

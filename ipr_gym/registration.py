@@ -3,12 +3,13 @@
 Entry points are strings, so ``import ipr_gym`` imports no environment: each env's heavy
 dependencies load only when ``gym.make`` builds it. Specs disable gymnasium's order-enforcing
 and passive-checker wrappers (``TextEnv`` enforces order itself and the conformance kit runs
-the checker), so ``gym.make`` returns the env itself and ``env.snapshot()`` works on it. Step
-limits are env keywords (``max_episode_steps``), defaulting to IPR's evaluation settings
-(``eval_agent/configs/task/*.json``: WebShop 10, InterCode-SQL 10, ALFWorld 20); passing
-``max_episode_steps`` to ``gym.make`` instead adds gymnasium's ``TimeLimit`` wrapper, which
-``ipr_gym.restore`` keeps consistent. To change the env's own limit after ``gym.make``, set
-``env.max_episode_steps`` (the env is returned unwrapped).
+the checker). Step limits are the specs' own ``max_episode_steps``, IPR's evaluation
+settings (``eval_agent/configs/task/*.json``: WebShop 10, InterCode-SQL 10, ALFWorld 20), so
+``gym.make`` applies them with gymnasium's ``TimeLimit`` and ``gym.make(id,
+max_episode_steps=N)`` overrides them the usual way; an env built directly (``WebShopEnv()``)
+has only its own ``max_episode_steps`` keyword. On top, every made env gets
+``ipr_gym.branching.Branching``: ``env.snapshot()`` and ``env.restore(s)`` on what
+``gym.make`` returns, with the ``TimeLimit`` count restored too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
 NAMESPACE = "ipr"
 
@@ -25,18 +27,16 @@ NAMESPACE = "ipr"
 class EnvEntry:
     id: str
     entry_point: str
+    max_episode_steps: int
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 ENVIRONMENTS: tuple[EnvEntry, ...] = (
-    EnvEntry("ipr/WebShop-v0", "ipr_gym.webshop.env:WebShopEnv", {"max_episode_steps": 10}),
-    EnvEntry(
-        "ipr/InterCodeSQL-v0",
-        "ipr_gym.intercode_sql.env:InterCodeSQLEnv",
-        {"max_episode_steps": 10},
-    ),
-    EnvEntry("ipr/ALFWorld-v0", "ipr_gym.alfworld.env:ALFWorldEnv", {"max_episode_steps": 20}),
+    EnvEntry("ipr/WebShop-v0", "ipr_gym.webshop.env:WebShopEnv", 10),
+    EnvEntry("ipr/InterCodeSQL-v0", "ipr_gym.intercode_sql.env:InterCodeSQLEnv", 10),
+    EnvEntry("ipr/ALFWorld-v0", "ipr_gym.alfworld.env:ALFWorldEnv", 20),
 )
+BRANCHING = WrapperSpec("Branching", "ipr_gym.branching:Branching", {})
 
 
 def register_environments() -> None:
@@ -48,20 +48,17 @@ def register_environments() -> None:
             id=entry.id,
             entry_point=entry.entry_point,
             kwargs=dict(entry.kwargs),
+            max_episode_steps=entry.max_episode_steps,
             order_enforce=False,
             disable_env_checker=True,
+            additional_wrappers=(BRANCHING,),
         )
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
-    """``gym.make`` whose ``max_episode_steps`` sets the env's own step limit (``None``: no
-    limit) instead of gymnasium's ``TimeLimit`` on top of the registered one. The env pool
-    builds its envs this way, so a limit passed in its ``env_kwargs`` is the limit."""
-    from ipr_gym.core import find_text_env
-
-    given = "max_episode_steps" in kwargs
-    limit = kwargs.pop("max_episode_steps", None)
-    env = gym.make(env_id, **kwargs)
-    if given:
-        find_text_env(env).max_episode_steps = limit
-    return env
+    """``gym.make`` where ``max_episode_steps=None`` means no step limit (gymnasium reads
+    None as "the registered one"); the env pool and the trainer build envs this way, so a
+    limit in an ``env_kwargs``/config is the limit, and None turns it off."""
+    if "max_episode_steps" in kwargs and kwargs["max_episode_steps"] is None:
+        kwargs["max_episode_steps"] = -1  # gymnasium's "no TimeLimit"
+    return gym.make(env_id, **kwargs)

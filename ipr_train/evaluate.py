@@ -47,7 +47,7 @@ def env_setup(env: EnvEval, data_dir: str | None = None) -> tuple[dict[str, Any]
     kwargs: dict[str, Any] = {**protocol.env_kwargs, **env.kwargs, "split": env.split}
     limit = kwargs.pop("max_episode_steps", env.max_steps)
     if limit is None:
-        limit = gym.spec(env.id).kwargs.get("max_episode_steps")
+        limit = gym.spec(env.id).max_episode_steps
     kwargs["max_episode_steps"] = None  # the rollout engine counts steps, format errors too
     if data_dir is not None:
         kwargs.setdefault("data_dir", data_dir)

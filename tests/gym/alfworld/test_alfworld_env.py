@@ -6,7 +6,7 @@ import os
 import gymnasium as gym
 import pytest
 
-import ipr_gym  # noqa: F401
+import ipr_gym
 from ipr_gym.alfworld.games import expert_conversation, task_ids, task_type
 from ipr_gym.data import DatasetMissingError
 from ipr_gym.testing.conformance import check_conformance
@@ -82,8 +82,7 @@ def test_eto_wording_renders_the_same_state_with_its_own_words():
 
 def test_eto_expert_trajectories_replay_in_the_eto_wording():
     """ETO's train trajectories (arrival sentence stripped, as IPR does) are reproduced."""
-    env = gym.make("ipr/ALFWorld-v0", split="train", wording="eto")
-    env.unwrapped.max_episode_steps = None
+    env = ipr_gym.make("ipr/ALFWorld-v0", split="train", wording="eto", max_episode_steps=None)
     for task in task_ids("train", os.environ["IPR_GYM_DATA"])[::400]:
         conversation = expert_conversation(task, os.environ["IPR_GYM_DATA"])
         obs, _ = env.reset(options={"task": task})

@@ -7,7 +7,7 @@ import time
 import gymnasium as gym
 import pytest
 
-import ipr_gym  # noqa: F401
+import ipr_gym
 from ipr_gym.intercode_sql.mysql_backend import MySQLBackend
 from ipr_gym.intercode_sql.tasks import expert_episodes, load_tasks
 from ipr_gym.testing.conformance import check_conformance
@@ -18,10 +18,10 @@ TIMEOUT = 2.0
 
 @pytest.fixture(scope="module")
 def env(mariadb):
-    env = gym.make(
-        "ipr/InterCodeSQL-v0", backend="mysql", url=mariadb.url(), split="all", timeout_s=TIMEOUT
-    )
-    env.unwrapped.max_episode_steps = None
+    env = ipr_gym.make(
+        "ipr/InterCodeSQL-v0", backend="mysql", url=mariadb.url(), split="all",
+        timeout_s=TIMEOUT, max_episode_steps=None,
+    )  # fmt: skip
     yield env
     env.close()
 
