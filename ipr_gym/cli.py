@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's last flush
+        return code
     except BrokenPipeError:
         return closed_pipe()
 

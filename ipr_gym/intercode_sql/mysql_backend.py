@@ -62,6 +62,7 @@ class MySQLBackend:
         self._connection_killed = False
         self._use_server_limit = server_limit
         self._server_limit = False
+        self._guard_lock = threading.Lock()  # the watchdog's thread uses the guard too
         self._watchdog = _Watchdog(self._kill)
         self.database: str | None = None
 
@@ -163,16 +164,18 @@ class MySQLBackend:
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             try:
-                if not self._guard.open:
-                    self._guard = self._connect()
-                with self._guard.cursor() as cur:
-                    cur.execute(
-                        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                        "WHERE ID = %s AND (INFO IS NOT NULL OR COMMAND = 'Killed')",
-                        (thread_id,),
-                    )
-                    if cur.fetchone()[0] == 0:
-                        return
+                with self._guard_lock:
+                    if not self._guard.open:
+                        self._guard = self._connect()
+                    with self._guard.cursor() as cur:
+                        cur.execute(
+                            "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                            "WHERE ID = %s AND (INFO IS NOT NULL OR COMMAND = 'Killed')",
+                            (thread_id,),
+                        )
+                        (running,) = cur.fetchone()
+                if running == 0:
+                    return
             except self._pymysql.MySQLError:
                 return
             time.sleep(0.01)
@@ -181,10 +184,11 @@ class MySQLBackend:
         if what == "CONNECTION":
             self._connection_killed = True
         try:
-            if not self._guard.open:
-                self._guard = self._connect()
-            with self._guard.cursor() as cur:
-                cur.execute(f"KILL {what} {int(thread_id)}")
+            with self._guard_lock:
+                if not self._guard.open:
+                    self._guard = self._connect()
+                with self._guard.cursor() as cur:
+                    cur.execute(f"KILL {what} {int(thread_id)}")
         except self._pymysql.MySQLError:
             pass
 
