@@ -85,7 +85,7 @@ def _experts(args: argparse.Namespace) -> None:
 
     kept, report = build_experts(
         args.env_id, args.split, data_dir=args.data_dir, limit=args.limit,
-        workers=args.workers, min_reward=args.min_reward,
+        workers=args.workers, min_reward=args.min_reward, source=args.source,
     )  # fmt: skip
     side = write_experts(args.output, kept, report)
     print(report.summary())
@@ -94,7 +94,9 @@ def _experts(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's last flush
+        return code
     except BrokenPipeError:
         return closed_pipe()
 
@@ -123,6 +125,7 @@ def _main(argv: Sequence[str] | None) -> int:
     experts.add_argument("-o", "--output", required=True, help="JSONL file to write")
     experts.add_argument("--limit", type=int, help="only the first N experts")
     experts.add_argument("--workers", type=int, default=0, help="env worker processes")
+    experts.add_argument("--source", help="another demonstrator (WebShop: first_result)")
     experts.add_argument("--min-reward", type=float, default=1.0,
                          help="keep replays that score at least this (default 1.0)")  # fmt: skip
     experts.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")

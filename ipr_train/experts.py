@@ -30,9 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
-import ipr_gym  # noqa: F401 - registers the ids
+import ipr_gym
 from ipr_gym.data import dataset_dir
 from ipr_gym.pool import EnvPool
 from ipr_gym.react import get_protocol
@@ -64,16 +62,16 @@ def react(thought: str, action: str) -> str:
 
 
 # ------------------------------------------------------------------------------ WebShop
-def webshop_scripts(env: Any) -> Iterator[tuple[Any, Script | str, str]]:
+def webshop_scripts(env: Any, shopper: str = "oracle") -> Iterator[tuple[Any, Script | str, str]]:
     from ipr_gym.webshop.oracle import OracleUnreachable
 
     for task in env.tasks:
         try:
-            turns = env.expert_turns(task)
+            turns = env.expert_turns(task, shopper=shopper)
         except OracleUnreachable:
-            yield task, "the oracle's queries from the instruction do not list the product", ""
+            yield task, "the shopper's queries from the instruction do not list the product", ""
             continue
-        yield task, tuple(react(t, a) for t, a in turns), "oracle"
+        yield task, tuple(react(t, a) for t, a in turns), shopper
 
 
 # ------------------------------------------------------------------------------ ALFWorld
@@ -167,16 +165,30 @@ SOURCES: dict[str, Callable[..., Iterator[tuple[Any, Script | str, str]]]] = {
     "ipr/ALFWorld-v0": alfworld_scripts,
     "ipr/InterCodeSQL-v0": intercode_scripts,
 }
+# other demonstrators an env offers, by name (``source=``); the default is SOURCES'
+VARIANTS: dict[str, dict[str, Callable[..., Iterator[tuple[Any, Script | str, str]]]]] = {
+    "ipr/WebShop-v0": {
+        "oracle": SOURCES["ipr/WebShop-v0"],
+        "first_result": lambda env, data_dir: webshop_scripts(env, "first_result"),
+    },
+}
 
 
 def build_experts(
     env_id: str, split: str = "train", *, data_dir: str | None = None, limit: int | None = None,
     env_kwargs: dict[str, Any] | None = None, workers: int = 0, slots: int = 32,
-    min_reward: float = 1.0,
+    min_reward: float = 1.0, source: str | None = None,
 ) -> tuple[list[Trajectory], ExpertReport]:  # fmt: skip
-    """Replay every expert of ``split`` and keep those that reach ``min_reward``."""
+    """Replay every expert of ``split`` and keep those that reach ``min_reward``;
+    ``source`` picks another demonstrator where the env has some (``VARIANTS``)."""
     if env_id not in SOURCES:
         raise ValueError(f"no expert source for {env_id!r}; known: {sorted(SOURCES)}")
+    make_scripts = SOURCES[env_id]
+    if source is not None:
+        known = VARIANTS.get(env_id, {})
+        if source not in known:
+            raise ValueError(f"{env_id} has no expert source {source!r}; known: {sorted(known)}")
+        make_scripts = known[source]
     protocol = get_protocol(env_id)
     kwargs: dict[str, Any] = {**protocol.env_kwargs, **(env_kwargs or {}), "split": split,
                               "max_episode_steps": None}  # fmt: skip
@@ -184,9 +196,9 @@ def build_experts(
         kwargs.setdefault("data_dir", data_dir)
     data_dir = kwargs.get("data_dir")
     report = ExpertReport(env_id, split)
-    env = gym.make(env_id, **kwargs)
+    env = ipr_gym.make(env_id, **kwargs)
     try:
-        candidates = list(SOURCES[env_id](env.unwrapped, data_dir))
+        candidates = list(make_scripts(env.unwrapped, data_dir))
     finally:
         env.close()
     candidates = candidates[:limit]

@@ -34,7 +34,7 @@ from ipr_gym.data.datasets import WEBSHOP_CATALOGS
 from ipr_gym.webshop.catalog import Catalog, build_product
 from ipr_gym.webshop.engine import Shop, valid_actions
 from ipr_gym.webshop.goals import Goal, make_goals
-from ipr_gym.webshop.oracle import instruction_key, oracle_turns
+from ipr_gym.webshop.oracle import first_result_turns, instruction_key, oracle_turns
 from ipr_gym.webshop.pages import observation
 from ipr_gym.webshop.reward import GoalScorer, check_dependencies
 from ipr_gym.webshop.search import BM25Search, Searcher
@@ -249,15 +249,21 @@ class WebShopEnv(TextEnv):
         return True
 
     # ------------------------------------------------------------------ experts
-    def expert_turns(self, task: TaskId) -> list[tuple[str, str]]:
+    def expert_turns(self, task: TaskId, shopper: str = "oracle") -> list[tuple[str, str]]:
         """The oracle's (thought, action) turns for ``task``; it searches with WebShop's
         human queries for a human goal (where the data has some) or the instruction's words.
-        Raises ``OracleUnreachable`` when no such query lists the goal's product."""
+        Raises ``OracleUnreachable`` when no such query lists the goal's product.
+        ``shopper="first_result"``: the same query, then the first result (see ``oracle``)."""
         goal = self.goal(task)
-        product = self._world.catalog.by_asin[goal.asin]
+        products = self._world.catalog.by_asin
         queries = human_queries(self._data_dir).get(instruction_key(goal.instruction), ()) if (
             self.goal_kind == "human") else ()  # fmt: skip
-        return oracle_turns(goal, product, self._world.shop.search_index, queries)
+        search = self._world.shop.search_index
+        if shopper == "first_result":
+            return first_result_turns(goal, products, search, queries)
+        if shopper != "oracle":
+            raise ValueError(f"unknown shopper {shopper!r}; known: 'oracle', 'first_result'")
+        return oracle_turns(goal, products[goal.asin], search, queries)
 
     def expert_actions(self, task: TaskId) -> list[str]:
         return [action for _, action in self.expert_turns(task)]

@@ -10,6 +10,11 @@ such query lists is out of the oracle's reach (``OracleUnreachable``): the oracl
 searches for the product's name, which an agent cannot know. ``oracle_turns`` adds a
 one-line thought before each action, in the style of IPR's WebShop example, so its episodes
 serve as expert trajectories.
+
+``first_result_turns`` is a weaker shopper that knows only the instruction: the same query,
+the first result, the options the instruction names, buy. Its demonstrations score less
+than the oracle's but are easy to imitate (nothing in them depends on the hidden target),
+which suits models too small to learn the oracle's choices.
 """
 
 from __future__ import annotations
@@ -94,6 +99,31 @@ def oracle_turns(
     wanted = goal.option_values
     for group, values in product.options.items():
         value = _choice(values, wanted)
+        if value is not None:
+            turns.append((f"I think I should click on the '{value}' option to select the "
+                          f"{group} I need.", f"click[{value}]"))  # fmt: skip
+    turns.append(("I think I should click on the 'Buy Now' button to purchase the product.",
+                  "click[Buy Now]"))  # fmt: skip
+    return turns
+
+
+def first_result_turns(
+    goal: Goal, products: dict[str, Product], search: Searcher, human_queries: Sequence[str] = ()
+) -> list[tuple[str, str]]:
+    """(thought, action) pairs that buy the first result of the instruction's query with
+    the options the instruction names; raises ``OracleUnreachable`` when nothing is found."""
+    queries = [*human_queries, instruction_query(goal.instruction)]
+    query = next((" ".join(q.lower().split()) for q in queries if q.strip()), "")
+    found = search.search(query) if query else []
+    if not found:
+        raise OracleUnreachable(f"the instruction's query {query!r} finds nothing")
+    product = products[found[0]]
+    turns = [("I think I should use the search bar to look for the product I need.",
+              f"search[{query}]"),
+             (f"I think I should click on the first product, {product.asin}.",
+              f"click[{product.asin}]")]  # fmt: skip
+    for group, values in product.options.items():
+        value = _choice(values, goal.option_values)
         if value is not None:
             turns.append((f"I think I should click on the '{value}' option to select the "
                           f"{group} I need.", f"click[{value}]"))  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import gymnasium as gym
+import pytest
 
 from ipr_gym.react import get_protocol
 from ipr_gym.webshop.oracle import instruction_key, instruction_query
@@ -29,6 +30,22 @@ def test_webshop_oracle_searches_only_with_words_of_the_instruction():
         assert protocol.parse_action(t.turns[t.steps[0].turn].content) == t.steps[0].action
     # some products are found only on a later results page
     assert any(s.action == "click[Next >]" for t in kept for s in t.steps)
+
+
+def test_the_first_result_shopper_buys_the_first_listed_product():
+    kept, report = build_experts(
+        "ipr/WebShop-v0", "train", limit=40, min_reward=0.0, source="first_result"
+    )
+    assert report.kept == report.candidates == 40 and report.sources == {"first_result": 40}
+    oracle, _ = build_experts("ipr/WebShop-v0", "train", limit=40)
+    for t, best in zip(kept, oracle, strict=True):
+        assert t.steps[0].action == best.steps[0].action  # the same query as the oracle
+        listed = t.steps[0].observation.split(" [SEP] Next > [SEP] ")[1].split(" [SEP] ")
+        assert t.steps[1].action == f"click[{listed[0]}]"  # read off the results page
+        assert t.steps[-1].action == "click[Buy Now]" and 0.0 <= t.reward <= 1.0
+    assert sum(t.reward for t in kept) < sum(t.reward for t in oracle) == 40
+    with pytest.raises(ValueError, match="no expert source 'nearest'; known:"):
+        build_experts("ipr/WebShop-v0", "train", source="nearest")
 
 
 def test_instruction_queries_drop_opening_options_and_price():
