@@ -50,6 +50,7 @@ def main(argv: list[str]) -> int:
         env.close()
         bare.close()
         lite_ms, agree = _sqlite_side(server)
+        replay = _replay_side(server)
     finally:
         server.stop()
     med = statistics.median
@@ -60,10 +61,18 @@ def main(argv: list[str]) -> int:
         "env_reset_ms_median": med(reset_ms),
         "sqlite_env_step_ms_median": med(lite_ms),
         "sqlite_gold_agreement": agree,
+        "gpt4_replay_steps": float(replay["steps"]),
+        "gpt4_replay_observations_equal": replay["observations"],
+        "gpt4_replay_rewards_equal": replay["rewards"],
     }
+    residual = ", ".join(f"{name} {count}" for name, count in replay["classes"].most_common())
     notes = (
         "MariaDB 10.11 started by the benchmark; each gold query timed once per path after "
-        "two warm-up runs; overhead ratio = median over queries of env step / bare query."
+        "two warm-up runs; overhead ratio = median over queries of env step / bare query. "
+        "GPT-4 replay: every published GPT-4 episode (InterCode's, recorded on MySQL 8) "
+        "replayed action by action on MariaDB; a step matches when our observation equals "
+        "the recorded one exactly, and its reward (InterCode's reward of that step's result) "
+        f"equals the recorded reward. Steps that differ, by kind: {residual}."
     )
     path = write_results(
         "sql",
@@ -103,6 +112,65 @@ def _sqlite_side(server) -> tuple[list[float], float]:
     mysql.close()
     env.close()
     return times, agree / len(times)
+
+
+def _replay_side(server) -> dict:
+    """Replay InterCode's GPT-4 episodes on MariaDB: the share of steps whose observation
+    and reward equal the recorded (MySQL 8) ones, and the differing steps by kind."""
+    from collections import Counter
+
+    from ipr_gym.intercode_sql.reward import intercode_reward
+    from ipr_gym.intercode_sql.tasks import published_episodes
+
+    env = ipr_gym.make("ipr/InterCodeSQL-v0", backend="mysql", url=server.url(), split="all",
+                       max_episode_steps=None)  # fmt: skip
+    shop = env.unwrapped
+    steps = same_obs = same_reward = 0
+    classes: Counter[str] = Counter()
+    for index, episode in published_episodes("gpt-4").items():
+        history = episode["turn_history"]
+        env.reset(options={"task": index})
+        gold = shop._backend.gold(shop.task_record(index).gold)
+        for action, recorded, reward in zip(
+            history["actions"], history["observations"], history["rewards"], strict=False
+        ):
+            if action == "submit":
+                break
+            ours, *_ = env.step(action)
+            steps += 1
+            same_obs += ours == str(recorded)
+            mine = intercode_reward(shop._result.rows, gold.rows)
+            same_reward += mine == reward
+            if ours != str(recorded):
+                classes[_difference(ours, str(recorded))] += 1
+    env.close()
+    return {"steps": steps, "observations": same_obs / steps, "rewards": same_reward / steps,
+            "classes": classes}  # fmt: skip
+
+
+def _difference(ours: str, theirs: str) -> str:
+    """What kind of difference a replayed step shows (for the residual classes)."""
+    import re
+
+    if theirs.startswith("Format your SQL command"):
+        return "a message of InterCode's harness, not of the server"
+    if "statements are not allowed" in ours or "is not allowed" in ours:
+        return "refused by the sandbox (InterCode's server took writes)"
+    if ours.startswith("Error") and theirs.startswith("Error"):
+        return "error text"
+    if ours.startswith("Error") or theirs.startswith("Error"):
+        return "error on one side only"
+    if "b'" in theirs and "b'" not in ours:
+        return "column types as bytes (DESCRIBE, information_schema)"
+    if re.sub(r"\(\d+\)", "", ours) == re.sub(r"\(\d+\)", "", theirs):
+        return "integer display widths"
+    if sorted(ours) == sorted(theirs):
+        return "row order"
+    if "Decimal(" in ours or "Decimal(" in theirs:
+        return "numeric type or precision"
+    if theirs in ("None", "[]") or ours in ("", "[]"):
+        return "empty result"
+    return "other"
 
 
 def _bare_query(conn: pymysql.Connection, statement: str) -> None:

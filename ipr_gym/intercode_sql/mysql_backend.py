@@ -17,8 +17,11 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from ipr_gym.intercode_sql import mysql8
 from ipr_gym.intercode_sql.result import Result
 from ipr_gym.intercode_sql.sandbox import refusal
+
+COM_RESET_CONNECTION = 0x1F  # the protocol's command byte
 
 
 def parse_url(url: str) -> dict[str, Any]:
@@ -59,6 +62,10 @@ class MySQLBackend:
         self.max_rows = max_rows
         self._conn = self._connect()
         self._guard = self._connect()
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            # MariaDB answers as MySQL 8 would (``mysql8``); a MySQL server already does
+            self._mariadb = "mariadb" in str(cur.fetchone()[0]).lower()
         self._connection_killed = False
         self._use_server_limit = server_limit
         self._server_limit = False
@@ -80,17 +87,30 @@ class MySQLBackend:
                 pass
 
     def start_episode(self, database: str) -> None:
-        """A fresh session on ``database`` (a new connection: nothing of the last episode's
-        session survives), the account's password and limits restored."""
-        try:
-            self._conn.close()
-        except Exception:  # already gone
-            pass
-        self._conn = self._connect()
-        self._connection_killed = False
+        """A fresh session on ``database`` (nothing of the last episode's session survives:
+        user variables, ``LAST_INSERT_ID``, named locks), the password and limits restored."""
+        self._reset_session()
         with self._conn.cursor() as cur:
             cur.execute("SET PASSWORD = PASSWORD(%s)", (self._kwargs["password"],))
         self._session(database)
+
+    def _reset_session(self) -> None:
+        """``COM_RESET_CONNECTION`` (MySQL >= 5.7.3, MariaDB >= 10.2.4): the server's own
+        session reset, 0.2 ms where a new connection takes 60 ms here; pymysql has no call
+        for it, so the command is sent as pymysql sends ``COM_PING``. A new connection if
+        the reset fails."""
+        try:
+            if self._connection_killed or not self._conn.open:
+                raise self._pymysql.err.InterfaceError("no connection")
+            self._conn._execute_command(COM_RESET_CONNECTION, "")
+            self._conn._read_ok_packet()
+        except Exception:  # a killed or closed connection, an old server
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = self._connect()
+        self._connection_killed = False
 
     def _session(self, database: str | None) -> None:
         with self._conn.cursor() as cur:
@@ -141,15 +161,18 @@ class MySQLBackend:
             if len(rows) > self.max_rows:
                 self._kill(thread_id)
                 return Result(None, f"the result has more than {self.max_rows} rows")
-            return Result(tuple(rows))
+            rows = tuple(rows)
+            return Result(mysql8.describe_rows(statement, rows) if self._mariadb else rows)
         except self._pymysql.MySQLError as error:
             if self._connection_killed:  # the statement ran over and took the connection
                 self._wait_gone(thread_id)
                 return Result(None, "Query execution was interrupted")
-            message = error.args[1] if len(error.args) > 1 else str(error)
-            if "interrupted" in str(message):
+            message = str(error.args[1] if len(error.args) > 1 else error)
+            if "interrupted" in message:
                 self._wait_gone(thread_id)
-            return Result(None, str(message))
+            if self._mariadb:
+                message = mysql8.error_text(message, statement)
+            return Result(None, message)
         finally:
             self._watchdog.disarm()
             try:

@@ -17,7 +17,8 @@ class Result:
 
     @property
     def observation(self) -> str:
-        """The text InterCode shows: the rows as a Python list, or the error."""
+        """The text InterCode shows: the rows as a Python list, the error, or ``None`` for
+        a statement without a result set (InterCode's observation is then ``None``)."""
         if self.error is not None:
             return ERROR_PREFIX + self.error
-        return "" if self.rows is None else str(list(self.rows))
+        return "None" if self.rows is None else str(list(self.rows))
