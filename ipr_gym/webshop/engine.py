@@ -6,11 +6,19 @@ on single spaces); a click must name a clickable of the current page ("search" i
 not clickable); anything else changes nothing and is reported invalid. "Next >"/"< Prev"
 are resolved by the page's URL as WebShop does, including its quirk that a URL holding
 another page's name (say keywords containing ``item_page``) is taken for that page.
+
+WebShop's search prefixes, as its engine reads the keywords: ``<q> words`` lists every
+product whose ``query`` is the words, ``<c> word`` every product of that category (the
+first word only), in catalog order and uncapped; ``<r>`` 50 random products (WebShop draws
+them unseeded; here the draw is seeded by the keywords, so a snapshot replays). ``<a>``
+needs an attribute index WebShop's text env never passes (it raises there), and ``<c>``
+without a word raises there too: both are invalid actions here.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass, replace
 
@@ -59,7 +67,10 @@ class Shop:
         if arg is not None:
             arg = arg.lower()
         if name == "search" and arg:
-            return Outcome(self.results(state, tuple(arg.split(" ")), 1), True)
+            keywords = tuple(arg.split(" "))
+            if keywords[0] == "<a>" or (keywords[0] == "<c>" and len(keywords) < 2):
+                return Outcome(state, False)
+            return Outcome(self.results(state, keywords, 1), True)
         if name == "click" and arg is not None and arg != "search":
             target = clickables(state, self.products, self.show_attrs).get(arg)
             if target is not None:
@@ -67,11 +78,24 @@ class Shop:
         return Outcome(state, False)
 
     def results(self, state: ShopState, keywords: tuple[str, ...], page_no: int) -> ShopState:
-        found = self.search_index.search(" ".join(keywords))
+        found = self.found(keywords)
         return replace(
             state, page=RESULTS, keywords=keywords, results=found, page_no=page_no,
             asin=None, options=(), sub_page=None,
         )  # fmt: skip
+
+    def found(self, keywords: tuple[str, ...]) -> tuple[str, ...]:
+        """The ASINs a search lists, prefixes included (see the module docstring)."""
+        head, rest = keywords[0], " ".join(keywords[1:]).strip()
+        if head == "<q>":
+            return tuple(a for a, p in self.products.items() if p.query == rest)
+        if head == "<c>":
+            category = keywords[1].strip()
+            return tuple(a for a, p in self.products.items() if p.category == category)
+        if head == "<r>":
+            draw = random.Random(" ".join(keywords))
+            return tuple(draw.sample(list(self.products), k=min(50, len(self.products))))
+        return tuple(self.search_index.search(" ".join(keywords)))
 
     def _click(
         self, state: ShopState, arg: str, kind: str, group: str | None, scorer: GoalScorer

@@ -214,3 +214,30 @@ def test_expert_messages_follow_ipr_example_layout(shared_data):
     assert users[0] == f"Observation:\n{obs}"
     for action, expected in zip(shop.expert_actions(task), users[1:], strict=False):
         assert f"Observation:\n{env.step(action)[0]}" == expected
+
+
+def test_search_prefixes_as_webshops_engine_reads_them():
+    env = ipr_gym.make("ipr/WebShop-v0", split="all", max_episode_steps=None)
+    shop = env.unwrapped
+    catalog = shop.world.catalog.by_asin
+    env.reset(options={"task": 0})
+    some = next(iter(catalog.values()))
+    # <q>: every product whose query is the words, in catalog order, uncapped
+    wanted = [a for a, p in catalog.items() if p.query == some.query]
+    obs, *_, info = env.step(f"search[<q> {some.query}]")
+    assert f"Page 1 (Total results: {len(wanted)})" in obs and shop.state.results == tuple(wanted)
+    # <c>: the first word after the prefix is the category
+    in_category = [a for a, p in catalog.items() if p.category == some.category]
+    env.step(f"search[<c> {some.category} ignored words]")
+    assert shop.state.results == tuple(in_category) and len(in_category) > 50
+    # <r>: 50 distinct products, the same draw for the same keywords
+    env.step("search[<r>]")
+    first = shop.state.results
+    assert len(set(first)) == 50 and set(first) <= set(catalog)
+    env.step("search[<r>]")
+    assert shop.state.results == first
+    # <a> (no attribute index in WebShop's text env) and a bare <c> raise in WebShop
+    for action in ("search[<a> machine wash]", "search[<c>]"):
+        before = shop.state
+        _, reward, terminated, _, info = env.step(action)
+        assert info["invalid"] and shop.state == before and (reward, terminated) == (0.0, False)
