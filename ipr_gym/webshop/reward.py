@@ -72,6 +72,12 @@ def _nlp() -> Any:
     )
 
 
+def warm_up() -> None:
+    """Load spaCy's model now (about 4 s on this project's 2-core machine) rather than in
+    the first purchase of the process; each process loads it once."""
+    _nlp()
+
+
 @functools.lru_cache(maxsize=65536)
 def title_nouns(text: str) -> tuple[str, ...]:
     """The lower-cased nouns and proper nouns of ``text``, in order."""

@@ -144,3 +144,16 @@ def test_page_scores_follow_ipr():
     assert math.isclose(scorer.results_score([shirt]), 0.75)
     assert scorer.item_score(shirt, {}) == 1.0
     assert math.isclose(scorer.item_score(shirt, {"color": "blue"}), 0.75)
+
+
+def test_warm_up_loads_the_model_before_any_purchase():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ipr_gym.webshop import reward; "
+        "before = 'spacy' in sys.modules; reward.warm_up(); "
+        "print(before, reward._nlp.cache_info().currsize, reward.title_nouns('a red shirt'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "1", "('shirt',)"]
