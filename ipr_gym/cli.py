@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ipr_gym.data import DATASETS, InstallError, data_root, data_status, download, install_from
@@ -67,13 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_quietly(body: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
+    """A command's body, ending quietly when stdout's reader went away."""
     try:
-        code = _main(argv)
+        code = body(argv)
         sys.stdout.flush()  # a reader gone shows here, not in the interpreter's last flush
         return code
     except BrokenPipeError:
         return closed_pipe()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_quietly(_main, argv)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ipr_gym.cli import closed_pipe, plain
+from ipr_gym.cli import plain, run_quietly
 from ipr_train.config import ConfigError
 
 
@@ -93,12 +93,7 @@ def _experts(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        code = _main(argv)
-        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's last flush
-        return code
-    except BrokenPipeError:
-        return closed_pipe()
+    return run_quietly(_main, argv)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -96,7 +96,12 @@ def oracle_turns(
                       "click[Next >]"))  # fmt: skip
     turns.append((f"I think I should click on the product I need, which is {product.asin}.",
                   f"click[{product.asin}]"))  # fmt: skip
-    wanted = goal.option_values
+    return turns + _options_then_buy(product, goal.option_values)
+
+
+def _options_then_buy(product: Product, wanted: tuple[str, ...]) -> list[tuple[str, str]]:
+    """On the product's page: the value of each option group the goal asks for, then buy."""
+    turns = []
     for group, values in product.options.items():
         value = _choice(values, wanted)
         if value is not None:
@@ -122,11 +127,4 @@ def first_result_turns(
               f"search[{query}]"),
              (f"I think I should click on the first product, {product.asin}.",
               f"click[{product.asin}]")]  # fmt: skip
-    for group, values in product.options.items():
-        value = _choice(values, goal.option_values)
-        if value is not None:
-            turns.append((f"I think I should click on the '{value}' option to select the "
-                          f"{group} I need.", f"click[{value}]"))  # fmt: skip
-    turns.append(("I think I should click on the 'Buy Now' button to purchase the product.",
-                  "click[Buy Now]"))  # fmt: skip
-    return turns
+    return turns + _options_then_buy(product, goal.option_values)
