@@ -22,14 +22,15 @@ import re
 MAX_STATEMENT_CHARS = 65_536  # Spider's longest gold query has under 1,000
 
 ALLOWED = ("select", "show", "describe", "desc", "explain", "with", "use", "values", "table", "(")
-# Words that begin a MySQL/MariaDB statement but are not reads (an unknown first word is a
-# syntax error on the server)
+# Words that begin a MySQL/MariaDB statement but are not reads, compound statements
+# (MariaDB runs BEGIN NOT ATOMIC, IF, CASE, LOOP, WHILE, REPEAT and FOR outside stored
+# programs) included; an unknown first word is a syntax error on the server
 STATEMENTS = frozenset(
-    "alter analyze backup begin binlog cache call change check checksum clone commit create "
-    "deallocate delete do drop execute flush get grant handler import insert install "
-    "kill load lock optimize prepare purge release rename repair replace reset resignal "
-    "restart revoke rollback savepoint set shutdown signal start stop truncate uninstall "
-    "unlock update xa".split()
+    "alter analyze backup begin binlog cache call case change check checksum clone commit "
+    "create deallocate delete do drop execute flush for get grant handler if import insert "
+    "install kill load lock loop optimize prepare purge release rename repair repeat replace "
+    "reset resignal restart revoke rollback savepoint set shutdown signal start stop "
+    "truncate uninstall unlock update while xa".split()
 )
 _SESSION_FUNCTIONS = re.compile(
     r"\b(get_lock|release_lock|release_all_locks|last_insert_id\s*\(\s*[^\s)])", re.IGNORECASE

@@ -216,6 +216,8 @@ SESSION_CHANGES = [
     "SELECT LAST_INSERT_ID(5)",
     "SELECT GET_LOCK('ipr', 0)",
     "ipr: BEGIN NOT ATOMIC SET @x = 1; END",
+    "IF 1 THEN SELECT GET_LOCK('ipr', 0); END IF",
+    "WHILE 0 DO SET @x = 1; END WHILE",
 ]
 
 
