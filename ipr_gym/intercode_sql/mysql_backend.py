@@ -187,16 +187,11 @@ class MySQLBackend:
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             try:
-                with self._guard_lock:
-                    if not self._guard.open:
-                        self._guard = self._connect()
-                    with self._guard.cursor() as cur:
-                        cur.execute(
-                            "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                            "WHERE ID = %s AND (INFO IS NOT NULL OR COMMAND = 'Killed')",
-                            (thread_id,),
-                        )
-                        (running,) = cur.fetchone()
+                (running,) = self._on_guard(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                    "WHERE ID = %s AND (INFO IS NOT NULL OR COMMAND = 'Killed')",
+                    (thread_id,),
+                )
                 if running == 0:
                     return
             except self._pymysql.MySQLError:
@@ -207,13 +202,19 @@ class MySQLBackend:
         if what == "CONNECTION":
             self._connection_killed = True
         try:
-            with self._guard_lock:
-                if not self._guard.open:
-                    self._guard = self._connect()
-                with self._guard.cursor() as cur:
-                    cur.execute(f"KILL {what} {int(thread_id)}")
+            self._on_guard(f"KILL {what} {int(thread_id)}")
         except self._pymysql.MySQLError:
             pass
+
+    def _on_guard(self, statement: str, args: tuple = ()) -> Any:
+        """Run ``statement`` on the guard connection (shared with the watchdog's thread,
+        hence the lock; reopened if a kill took it); its first row."""
+        with self._guard_lock:
+            if not self._guard.open:
+                self._guard = self._connect()
+            with self._guard.cursor() as cur:
+                cur.execute(statement, args or None)
+                return cur.fetchone()
 
 
 class _Watchdog:

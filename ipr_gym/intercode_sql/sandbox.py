@@ -37,7 +37,6 @@ _SESSION_FUNCTIONS = re.compile(
 )
 
 _SPACE = ("", " ", "\t", "\n", "\r", "\f", "\v")
-_LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|#[^\n]*(?:\n|\Z)|/\*(?!!).*?\*/)*", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_]+|\(")
 
 
@@ -57,7 +56,7 @@ def refusal(statement: str) -> str | None:
     code = _code_only(statement)
     if re.search(r";\s*\S", code.rstrip(" ;\n\t")):
         return "only one statement at a time is allowed"
-    body = code[_LEADING.match(code).end() :]  # type: ignore[union-attr]
+    body = code.lstrip()  # comments are blanked in ``code`` already
     word = _WORD.match(body)
     if word is None:
         return None  # empty or garbage: the server answers with its own error
