@@ -59,7 +59,8 @@ def encode(
     tokenizer: Any, messages: Sequence[dict[str, str]], max_length: int | None = None, *,
     first: int = 0, max_prompt_tokens: int | None = None,
 ) -> Encoded:  # fmt: skip
-    """Token ids and labels (-100 outside assistant replies from turn ``first`` on).
+    """Token ids and labels (-100 outside assistant replies from turn ``first`` on), up to
+    the last labelled token.
 
     ``max_prompt_tokens`` cuts the tokens before the first labelled one from the left (a
     long prompt keeps its end, next to the reply); ``max_length`` then cuts the end."""
@@ -70,6 +71,9 @@ def encode(
     for token, (start, end) in zip(ids, offsets, strict=True):
         inside = end > start and any(s <= start and end <= e for s, e in spans)
         labels.append(token if inside else IGNORE)
+    # tokens after the last reply (the final observation) condition nothing that is trained
+    end = next((i + 1 for i in range(len(labels) - 1, -1, -1) if labels[i] != IGNORE), 0)
+    ids, labels = ids[:end], labels[:end]
     if max_prompt_tokens is not None:
         prompt = next((i for i, x in enumerate(labels) if x != IGNORE), len(labels))
         cut = max(0, prompt - max_prompt_tokens)

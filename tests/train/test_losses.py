@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ipr_train.losses import token_logprobs
+from ipr_train.losses import sequence_logprobs
 from ipr_train.preference import collate_pairs, encode_pair, mixture_loss_fn, reference_logprobs
 from ipr_train.records import Pair, Turn
 
@@ -156,10 +156,22 @@ def test_no_gradient_reaches_prompt_or_observation_positions(models):
     tokenizer, policy, _ = models
     encoded = encode_pair(tokenizer, Pair(PROMPT, CHOSEN, REJECTED, kind="step"), 4096, 4096)
     batch = collate_pairs([encoded], tokenizer.pad_token_id)
-    logits = policy(input_ids=batch["input_ids"]).logits.detach().requires_grad_()
-    logp, mask = token_logprobs(logits, batch["labels"])
+    seen = {}
+
+    def keep(module, args, output):  # the final hidden states, one per position
+        output.retain_grad()
+        seen["hidden"] = output
+
+    hook = policy.model.norm.register_forward_hook(keep)
+    try:
+        logp, _ = sequence_logprobs(policy, batch)
+    finally:
+        hook.remove()
     logp.sum().backward()
-    grad = logits.grad.abs().sum(-1)[:, :-1]  # position i predicts token i + 1
+    policy.zero_grad()
+    grad = seen["hidden"].grad.abs().sum(-1)[:, :-1]  # position i predicts token i + 1
+    mask = batch["labels"][:, 1:] != -100
+    assert mask.any() and not mask.all()
     assert torch.all(grad[~mask] == 0) and torch.all(grad[mask] > 0)
     # what carries loss is exactly the continuation's replies, not the prompt's reply
     text = tokenizer.decode([t for t in encoded.chosen.labels if t != -100])

@@ -21,9 +21,11 @@ def test_only_assistant_tokens_are_labelled(tiny_dir, train_conversations):
         reference = tokenizer.apply_chat_template(
             conversation, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
         )
-        assert reference["input_ids"] == encoded.input_ids
+        masks = reference["assistant_masks"]
+        end = max(i for i, m in enumerate(masks) if m) + 1  # nothing after the last reply
+        assert reference["input_ids"][:end] == encoded.input_ids
         ours = [int(label != IGNORE) for label in encoded.labels]
-        assert ours == reference["assistant_masks"]
+        assert ours == masks[:end]
         # and no observation text is trained on
         for message in conversation:
             if message["role"] == "user" and message["content"].startswith("Observation:"):
@@ -62,3 +64,11 @@ def test_a_template_that_rewrites_history_is_refused(tiny_dir):
     ]
     with pytest.raises(TemplateError):
         encode(tokenizer, conversation)
+
+
+def test_a_final_observation_is_not_encoded(tiny_dir, train_conversations):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    conversation = train_conversations[0]
+    assert conversation[-1]["role"] == "assistant"
+    ended = [*conversation, {"role": "user", "content": "Observation:\nThank you for shopping"}]
+    assert encode(tokenizer, ended) == encode(tokenizer, conversation)
