@@ -16,7 +16,8 @@ Observations are WebShop's text observations, ``info["valid_actions"]`` the page
 clickables as ``click[...]`` actions (the search bar takes any ``search[...]``), the reward
 WebShop's on "Buy Now" (0 before), ``info["progress"]`` IPR's page score. ``price_seed``
 fixes product prices and goal price bounds, which WebShop draws unseeded. ``search`` is
-``"bm25s"`` (default, pure Python) or ``"lucene"`` (WebShop's own ranking; see ``lucene``).
+``"bm25"`` (default: Lucene's ranking computed in numpy, see ``search``) or ``"lucene"``
+(Anserini itself, through Java; see ``lucene``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ipr_gym.webshop.search import BM25Search, Searcher
 from ipr_gym.webshop.state import ShopState
 from ipr_gym.webshop.synthetic import embedded_records
 
-SEARCH_BACKENDS = ("bm25s", "lucene")
+SEARCH_BACKENDS = ("bm25", "lucene")
 NAMED_CATALOGS = WEBSHOP_CATALOGS
 SPLIT_FILES = {"test": "ipr/test_indices.json", "test_500": "ipr/test_indices_500.json",
                "train": "ipr/train_indices.json"}  # fmt: skip
@@ -73,7 +74,7 @@ class World:
         asins = [p.asin for p in catalog.products]
         documents = [p.search_document() for p in catalog.products]
         index: Searcher
-        if search == "bm25s":
+        if search == "bm25":
             index = BM25Search(asins, documents)
         else:
             from ipr_gym.webshop.lucene import LuceneSearch
@@ -131,7 +132,7 @@ class WebShopEnv(TextEnv):
         catalog: str | Path = "embedded",
         goals: str | None = None,
         price_seed: int = 0,
-        search: str = "bm25s",
+        search: str = "bm25",
         show_attrs: bool = False,
         attributes: str | Path | None = None,
         human_instructions: str | Path | None = None,
@@ -142,6 +143,7 @@ class WebShopEnv(TextEnv):
         super().__init__(split=split, max_episode_steps=max_episode_steps, render_mode=render_mode)
         if goals not in (None, "human", "synthetic"):
             raise ValueError(f"goals must be 'human' or 'synthetic', got {goals!r}")
+        search = {"bm25s": "bm25"}.get(search, search)  # its name while bm25s computed it
         if search not in SEARCH_BACKENDS:
             raise ValueError(f"search must be one of {list(SEARCH_BACKENDS)}, got {search!r}")
         check_dependencies()

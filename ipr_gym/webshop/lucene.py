@@ -64,6 +64,17 @@ def _searcher_class(jar: str) -> Any:
     return autoclass("io.anserini.search.SimpleSearcher")
 
 
+def anserini_terms(text: str) -> list[str]:
+    """The terms Anserini's default English analyzer makes of ``text`` (the reference for
+    ``ipr_gym.webshop.analyzer``)."""
+    _searcher_class(str(anserini_jar()))  # starts the JVM with the jar
+    from jnius import autoclass  # type: ignore[import-not-found]
+
+    utils = autoclass("io.anserini.analysis.AnalyzerUtils")
+    analyzer = autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
+    return list(utils.analyze(analyzer, text).toArray())
+
+
 def build_index(asins: Sequence[str], documents: Sequence[str], jar: Path) -> Path:
     """The Lucene index of these documents, built once and cached by content."""
     digest = hashlib.sha256()

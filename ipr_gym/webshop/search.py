@@ -1,26 +1,32 @@
-"""BM25 search over the text WebShop indexes, with Lucene's ranking conventions.
+"""WebShop's search ranking, computed the way Lucene computes it.
 
-WebShop searches a Lucene index (pyserini) of each product's ``search_document`` and shows
-the top 50. The default here is ``bm25s`` set up like Anserini's default: BM25 with k1=0.9,
-b=0.4 and Lucene's idf, Lucene's English stop words, single-character tokens kept, Porter's
-stemmer (PyStemmer). Close to Lucene's ranking, not identical (tokenizer details, Lucene's
-lossy length norms): on WebShop's human queries the top result agrees 89% of the time and
-the top 10 overlap 96% (``benchmarks/results/webshop.md``); ``search="lucene"`` is exact.
-Only documents sharing a term with the query are returned, ties in document order, as
-Lucene does. Results are cached per query: Monte Carlo rollouts repeat the same searches.
+WebShop searches a Lucene index (pyserini: Anserini's ``SimpleSearcher``) of each
+product's ``search_document`` and shows the top 50. This module reproduces that ranking
+without Java: the terms of Anserini's default English analyzer (``analyzer``), a query of
+the distinct terms each boosted by its count (Anserini's ``BagOfWordsQueryGenerator``),
+Lucene 8's BM25 (k1=0.9, b=0.4) in single precision with its one-byte document-length
+norms (``SmallFloat.intToByte4``), clause scores summed in double precision, and ties
+broken by ascending product id (Anserini sorts by score, then by the ``id`` field). Only
+products sharing a term with the query are returned. ``search="lucene"`` runs Anserini
+itself; ``bench-webshop`` compares the two. Results are cached per query: Monte Carlo
+rollouts repeat the same searches.
 """
 
 from __future__ import annotations
 
-import functools
-from collections import OrderedDict
+import math
+from array import array
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from ipr_gym.webshop.analyzer import analyze
+
 SEARCH_RETURN_N = 50
 CACHE_SIZE = 4096
+K1, B = 0.9, 0.4  # Anserini's BM25 defaults, which WebShop keeps
 
 
 class Searcher(Protocol):
@@ -29,48 +35,64 @@ class Searcher(Protocol):
     def search(self, query: str) -> tuple[str, ...]: ...
 
 
-class SearchDependencyError(ImportError):
-    """The default search backend needs bm25s."""
+def int_to_byte4(n: int) -> int:
+    """Lucene's ``SmallFloat.intToByte4``: a length in one byte, exact below 24."""
+    if n < 24:
+        return n
+    i = n - 24
+    bits = i.bit_length()
+    if bits < 4:
+        return 24 + i
+    shift = bits - 4
+    return 24 + (((i >> shift) & 0x07) | ((shift + 1) << 3))
 
 
-# Lucene's English stop words, which Anserini's default analyzer removes
-STOPWORDS = (
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is",
-    "it", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there",
-    "these", "they", "this", "to", "was", "will", "with",
-)  # fmt: skip
-TOKEN_PATTERN = r"(?u)\b\w+\b"
+def byte4_to_int(b: int) -> int:
+    """Lucene's ``SmallFloat.byte4ToInt``: the length a norm byte stands for."""
+    if b < 24:
+        return b
+    i = b - 24
+    bits, shift = i & 0x07, (i >> 3) - 1
+    return 24 + (bits if shift == -1 else (bits | 0x08) << shift)
 
 
-@functools.lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    """Porter's stemmer (Lucene's ``PorterStemFilter``), when PyStemmer is installed."""
-    try:
-        import Stemmer  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return Stemmer.Stemmer("porter").stemWords
+LENGTH_TABLE = np.array([byte4_to_int(b) for b in range(256)], dtype=np.float32)
 
 
 class BM25Search:
     """``search(query) -> [asin, ...]`` over a fixed list of (asin, document) pairs."""
 
     def __init__(self, asins: Sequence[str], documents: Sequence[str], k: int = SEARCH_RETURN_N):
-        try:
-            import bm25s
-        except ImportError as exc:
-            raise SearchDependencyError(
-                "WebShop's search needs bm25s: pip install 'ipr[webshop]'"
-            ) from exc
-        self._bm25s = bm25s
         self.asins = list(asins)
         self.k = k
-        tokens = bm25s.tokenize(
-            list(documents), token_pattern=TOKEN_PATTERN, stopwords=list(STOPWORDS),
-            stemmer=_stemmer(), show_progress=False,
-        )  # fmt: skip
-        self._index = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
-        self._index.index(tokens, show_progress=False)
+        self.vocab: dict[str, int] = {}
+        terms, docs, freqs = array("i"), array("i"), array("i")
+        norms = np.zeros(len(self.asins), dtype=np.uint8)
+        total, with_terms = 0, 0
+        for d, text in enumerate(documents):
+            counts = Counter(analyze(text))
+            length = sum(counts.values())
+            total += length
+            with_terms += length > 0
+            norms[d] = int_to_byte4(length)
+            for term, freq in counts.items():
+                terms.append(self.vocab.setdefault(term, len(self.vocab)))
+                docs.append(d)
+                freqs.append(freq)
+        order = np.argsort(np.frombuffer(terms, dtype=np.int32), kind="stable")
+        self._docs = np.frombuffer(docs, dtype=np.int32)[order]
+        self._freqs = np.frombuffer(freqs, dtype=np.int32)[order].astype(np.float32)
+        self._starts = np.searchsorted(
+            np.frombuffer(terms, dtype=np.int32)[order], np.arange(len(self.vocab) + 1)
+        )
+        self._norms = norms
+        self._doc_count = with_terms
+        avgdl = np.float32(total / with_terms) if with_terms else np.float32(1)
+        k1, b = np.float32(K1), np.float32(B)
+        one = np.float32(1)
+        self._norm_inverse = one / (k1 * ((one - b) + b * LENGTH_TABLE / avgdl))
+        # ties go to the smaller product id
+        self._id_rank = np.argsort(np.argsort(np.array(self.asins, dtype=object), kind="stable"))
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def search(self, query: str) -> tuple[str, ...]:
@@ -84,15 +106,27 @@ class BM25Search:
             self._cache.popitem(last=False)
         return result
 
+    def _idf(self, doc_freq: int) -> np.float32:
+        n = self._doc_count
+        return np.float32(math.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5)))
+
     def _rank(self, query: str) -> tuple[str, ...]:
-        words = self._bm25s.tokenize(
-            query, token_pattern=TOKEN_PATTERN, stopwords=list(STOPWORDS), stemmer=_stemmer(),
-            return_ids=False, show_progress=False,
-        )[0]  # fmt: skip
-        known = [w for w in words if w and w in self._index.vocab_dict]
-        if not known:
+        total = np.zeros(len(self.asins), dtype=np.float64)
+        matched = np.zeros(len(self.asins), dtype=bool)
+        for term, count in Counter(analyze(query)).items():
+            t = self.vocab.get(term)
+            if t is None:
+                continue
+            lo, hi = self._starts[t], self._starts[t + 1]
+            docs, freqs = self._docs[lo:hi], self._freqs[lo:hi]
+            weight = np.float32(count) * self._idf(hi - lo)
+            norm_inverse = self._norm_inverse[self._norms[docs]]
+            score = weight - weight / (np.float32(1) + freqs * norm_inverse)
+            total[docs] += score
+            matched[docs] = True
+        found = np.flatnonzero(matched)
+        if not len(found):
             return ()
-        scores = self._index.get_scores(known)
-        matching = np.flatnonzero(scores > 0)
-        order = matching[np.lexsort((matching, -scores[matching]))][: self.k]
+        scores = total[found].astype(np.float32)
+        order = found[np.lexsort((self._id_rank[found], -scores))][: self.k]
         return tuple(self.asins[i] for i in order)
