@@ -1,12 +1,14 @@
 """The main job on embedded defaults: IPR on the embedded WebShop catalog with a tiny
 Llama trained from scratch, end to end on a CPU.
 
-It builds the oracle's expert trajectories of the train goals, a word-level tokenizer from
-their text and a randomly initialised Llama-architecture model (package code: no hub), then
-runs ``ipr_train.methods.ipr`` with settings sized for a 2-core machine: SFT, evaluation,
-one IPR iteration (exploration, Monte Carlo step rewards, pairs, mixture loss),
-evaluation, and the report (table + plot). ``quick=True`` shrinks every stage for CI
-(8 SFT experts, 1 expert path explored, 3 test goals).
+It builds the first-result shopper's demonstrations of the 1,053 train goals (the
+oracle's query, the first result, the options the instruction names, buy: a tiny model
+can imitate it, where the oracle's paging to the exact product it cannot), a word-level
+tokenizer from their text and a randomly initialised Llama-architecture model (package
+code: no hub), then runs ``ipr_train.methods.ipr`` with settings sized for a 2-core machine:
+SFT (1,254 steps), evaluation, one IPR iteration (exploration, Monte Carlo step rewards,
+pairs, mixture loss), evaluation, and the report (table + plot). ``quick=True`` shrinks
+every stage for CI (8 SFT experts, 1 expert path explored, 3 test goals).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ ENV = "ipr/WebShop-v0"
 def quickstart_config(output_dir: str | Path, *, quick: bool = False) -> dict[str, Any]:
     """The quickstart's IPR config (the model folder is built by ``quickstart``)."""
     out = Path(output_dir)
-    sft_experts, explore_experts, eval_goals = (8, 1, 3) if quick else (300, 4, 30)
+    sft_experts, explore_experts, eval_goals = (8, 1, 3) if quick else (None, 3, 30)
     reply_tokens = 24 if quick else 40
     return {
         "output_dir": str(out / "run"),
@@ -33,7 +35,7 @@ def quickstart_config(output_dir: str | Path, *, quick: bool = False) -> dict[st
         "env": {"id": ENV, "split": "train", "limit": sft_experts},
         "explore_limit": explore_experts,
         "sft": {
-            "epochs": 1 if quick else 4,
+            "epochs": 1 if quick else 4.75,  # 1,053 demonstrations: 1,254 steps of 4
             "learning_rate": 4e-3,
             "batch_size": 4,
             "lr_scheduler": "cosine",
@@ -74,7 +76,9 @@ def quickstart(
     raw = quickstart_config(out, quick=quick)
     experts = Path(raw["experts"])
     if not experts.is_file():  # quick: only the goals SFT uses (the vocabulary is theirs)
-        kept, _ = build_experts(ENV, "train", limit=raw["env"]["limit"] if quick else None)
+        kept, _ = build_experts(
+            ENV, "train", limit=raw["env"]["limit"], min_reward=0.0, source="first_result"
+        )
         write_jsonl(experts, kept)
     model_dir = Path(raw["model"])
     if not model_dir.is_dir():

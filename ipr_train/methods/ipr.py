@@ -151,8 +151,9 @@ class IPRRun:
             self.sft_model = cfg.model
         self.scorer_model = cfg.monte_carlo.scorer or self.sft_model
         self.scorer_id = "sft" if cfg.monte_carlo.scorer is None else str(cfg.monte_carlo.scorer)
-        stats = run.stage("iter_0/eval", lambda folder: self.eval_stage(folder, self.sft_model))
-        self.record(0, "SFT", {}, {"eval": stats["seconds"]})
+        run.stage("iter_0/eval", lambda folder: self.eval_stage(folder, self.sft_model))
+        seconds = {s: run.stats(s)["seconds"] for s in ("experts", "sft") if run.done(s)}
+        self.record(0, "SFT", {}, seconds | {"eval": run.stats("iter_0/eval")["seconds"]})
         agent = self.sft_model
         for k in range(1, cfg.iterations + 1):
             agent = self.iteration(k, agent)
