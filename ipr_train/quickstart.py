@@ -6,7 +6,7 @@ oracle's query, the first result, the options the instruction names, buy: a tiny
 can imitate it, where the oracle's paging to the exact product it cannot), a word-level
 tokenizer from their text and a randomly initialised Llama-architecture model (package
 code: no hub), then runs ``ipr_train.methods.ipr`` with settings sized for a 2-core machine:
-SFT (1,254 steps), evaluation, one IPR iteration (exploration, Monte Carlo step rewards,
+SFT (1,806 steps), evaluation, one IPR iteration (exploration, Monte Carlo step rewards,
 pairs, mixture loss), evaluation, and the report (table + plot). ``quick=True`` shrinks
 every stage for CI (8 SFT experts, 1 expert path explored, 3 test goals).
 """
@@ -35,7 +35,7 @@ def quickstart_config(output_dir: str | Path, *, quick: bool = False) -> dict[st
         "env": {"id": ENV, "split": "train", "limit": sft_experts},
         "explore_limit": explore_experts,
         "sft": {
-            "epochs": 1 if quick else 4.75,  # 1,053 demonstrations: 1,254 steps of 4
+            "epochs": 1 if quick else 6.84,  # 1,053 demonstrations: 1,806 steps of 4
             "learning_rate": 4e-3,
             "batch_size": 4,
             "lr_scheduler": "cosine",
