@@ -2,10 +2,11 @@
 
 ``ipr-train quickstart`` is the main job on embedded defaults: SFT and one IPR iteration
 of a tiny model on the embedded WebShop catalog (``ipr_train.quickstart``), ending with the
-report. ``ipr-train run CONFIG`` runs IPR from a YAML config. ``ipr-train experts ENV_ID``
-writes an env's expert trajectories; ``ipr-train sft CONFIG`` fine-tunes on trajectories
-(assistant tokens only); ``ipr-train eval CONFIG`` plays splits with a policy and prints
-the papers' table. A config problem is one line per bad key on stderr and exit code 2.
+report. ``ipr-train run CONFIG`` runs IPR (or ETO: ``method: eto``) from a YAML config.
+``ipr-train experts ENV_ID`` writes an env's expert trajectories; ``ipr-train sft CONFIG``
+fine-tunes on trajectories (assistant tokens only); ``ipr-train eval CONFIG`` plays splits
+with a policy and prints the papers' table. A config problem is one line per bad key on
+stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -70,13 +71,22 @@ def _eval(path: str) -> None:
 
 
 def _run(path: str) -> None:
-    from ipr_train.config import load_config
-    from ipr_train.methods.ipr import IPRConfig, run_ipr
+    import yaml
 
-    cfg = load_config(path, IPRConfig)
+    from ipr_train.config import load_config
+    from ipr_train.methods import method_of
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        raw = None  # load_config names the problem
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys")
+    cls, run = method_of(raw)
+    cfg: Any = load_config(path, cls)
     check_envs([cfg.env], cfg.data_dir, path, "env")
     check_envs(cfg.eval, cfg.data_dir, path, "eval")
-    run_ipr(cfg)
+    run(cfg)
     print((Path(cfg.output_dir) / "report.md").read_text())
 
 
@@ -112,7 +122,7 @@ def _main(argv: Sequence[str] | None) -> int:
     sft.add_argument("config")
     evaluation = commands.add_parser("eval", help="evaluate a policy from a YAML config")
     evaluation.add_argument("config")
-    run = commands.add_parser("run", help="run a method (IPR) from a YAML config; resumes")
+    run = commands.add_parser("run", help="run a method (IPR, ETO) from a YAML config; resumes")
     run.add_argument("config")
     experts = commands.add_parser("experts", help="write an env's verified expert trajectories")
     experts.add_argument("env_id", help="ipr/WebShop-v0, ipr/ALFWorld-v0 or ipr/InterCodeSQL-v0")

@@ -65,13 +65,14 @@ def replay_experts(
 def explore(
     policy: Policy, pool: EnvPool, protocol: ReActProtocol, paths: Sequence[ExpertPath],
     params: GenerationParams, *, max_steps: int | None, data_dir: str | None = None,
-    progress: Any = None,
+    progress: Any = None, start_only: bool = False,
 ) -> RolloutResult:  # fmt: skip
     """The agent's continuation from every prefix of every expert path (meta: ``expert``,
-    the path's index, and ``step``), with snapshots after each of its steps."""
+    the path's index, and ``step``), with snapshots after each of its steps;
+    ``start_only``: from the empty prefix only (the agent's own whole episodes)."""
     starts = []
     for index, path in enumerate(paths):
-        for t in range(len(path.trajectory.steps)):
+        for t in range(1 if start_only else len(path.trajectory.steps)):
             start = path.prefix(t)
             starts.append(Start(snapshot=start.snapshot, messages=start.messages,
                                 steps_taken=t, params=params, id=f"{start.id}@{t}",

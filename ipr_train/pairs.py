@@ -31,9 +31,11 @@ def build_pairs(
     *,
     tau: float,
     iteration: int,
+    step_pairs: bool = True,
 ) -> list[Pair]:
     """Pairs from the agent's ``branches`` (meta ``expert`` and ``step``) and the step rewards
-    (Monte Carlo means) of the expert's and the agent's action at each (expert, step)."""
+    (Monte Carlo means) of the expert's and the agent's action at each (expert, step);
+    ``step_pairs=False``: outcome pairs only (no step rewards needed)."""
     pairs = []
     for branch in branches:
         index, t = branch.meta["expert"], branch.meta["step"]
@@ -68,6 +70,8 @@ def build_pairs(
                     meta=provenance,
                 )
             )
+        if not step_pairs:
+            continue
         ours, theirs = agent_rewards[(index, t)], expert_rewards[(index, t)]
         if theirs - ours > tau and worse_outcome:
             pairs.append(

@@ -60,21 +60,15 @@ def quickstart_config(output_dir: str | Path, *, quick: bool = False) -> dict[st
     }
 
 
-def quickstart(
-    output_dir: str | Path = "runs/quickstart",
-    *,
-    quick: bool = False,
-    hidden: int = 128,
-    layers: int = 2,
-) -> list[dict[str, Any]]:
+def prepare(raw: dict[str, Any], *, hidden: int = 128, layers: int = 2) -> None:
+    """The config's expert file and tiny model folder, built when missing: the first-result
+    shopper's demonstrations, a word-level tokenizer of their text and a random Llama."""
     from ipr_train.experts import build_experts
     from ipr_train.records import read_trajectories, write_jsonl
     from ipr_train.tiny import build_model, build_word_tokenizer
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    raw = quickstart_config(out, quick=quick)
     experts = Path(raw["experts"])
+    experts.parent.mkdir(parents=True, exist_ok=True)
     if not experts.is_file():  # quick: only the goals SFT uses (the vocabulary is theirs)
         kept, _ = build_experts(
             ENV, "train", limit=raw["env"]["limit"], min_reward=0.0, source="first_result"
@@ -90,4 +84,15 @@ def quickstart(
         model.save_pretrained(temp)
         tokenizer.save_pretrained(temp)
         os.replace(temp, model_dir)  # a killed build leaves no half model
+
+
+def quickstart(
+    output_dir: str | Path = "runs/quickstart",
+    *,
+    quick: bool = False,
+    hidden: int = 128,
+    layers: int = 2,
+) -> list[dict[str, Any]]:
+    raw = quickstart_config(output_dir, quick=quick)
+    prepare(raw, hidden=hidden, layers=layers)
     return run_ipr(IPRConfig.model_validate(raw))

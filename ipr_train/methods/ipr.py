@@ -124,14 +124,17 @@ def run_ipr(cfg: IPRConfig) -> list[dict[str, Any]]:
 
 
 class IPRRun:
-    """The stages of one IPR run, each a method that fills its folder of the run directory."""
+    """The stages of one IPR run, each a method that fills its folder of the run directory;
+    another method composes the same stages in its own ``iteration``."""
+
+    NAME = "IPR"
 
     def __init__(self, cfg: IPRConfig):
         from ipr_gym.react import get_protocol
 
         self.cfg = cfg
         self.run_dir = RunDir(cfg.output_dir, cfg.model_dump(mode="json"))
-        self.title = f"IPR on {cfg.env.id} ({cfg.env.split})"
+        self.title = f"{self.NAME} on {cfg.env.id} ({cfg.env.split})"
         self.env_kwargs, self.max_steps = env_setup(cfg.env, cfg.data_dir)
         self.data_dir = self.env_kwargs.get("data_dir")
         self.protocol = get_protocol(cfg.env.id)
@@ -178,9 +181,15 @@ class IPRRun:
             todo = _branches(paths, branches, firsts)
             run.stage(f"{it}/step_rewards", lambda f: self.rewards_stage(f, pool, todo, it))
         run.stage(f"{it}/pairs", lambda f: self.pairs_stage(f, paths, branches, it, k))
+        return self.optimise_and_evaluate(k, agent, reference=self.sft_model)
+
+    def optimise_and_evaluate(self, k: int, agent: str, *, reference: str) -> str:
+        """Reference log-probabilities, DPO on the iteration's pairs (when any), evaluation
+        and the report's row; the next iteration's agent."""
+        run, it = self.run_dir, f"iter_{k}"
         pairs = read_pairs(run.path(f"{it}/pairs") / "pairs.jsonl")
         if pairs:
-            run.stage(f"{it}/reference", lambda f: self.reference_stage(f, pairs))
+            run.stage(f"{it}/reference", lambda f: self.reference_stage(f, pairs, reference))
             run.stage(f"{it}/train", lambda f: self.train_stage(f, pairs, agent, it, k))
             agent = str(run.path(f"{it}/train") / "final")
         run.stage(f"{it}/eval", lambda f: self.eval_stage(f, agent))
@@ -189,7 +198,7 @@ class IPRRun:
             for s in ("explore", "step_rewards", "pairs", "reference", "train", "eval")
             if run.done(f"{it}/{s}")
         }
-        self.record(k, f"IPR iteration {k}", _iteration_cost(run, it), seconds)
+        self.record(k, f"{self.NAME} iteration {k}", _iteration_cost(run, it), seconds)
         return agent
 
     # ------------------------------------------------------------------ the stages
@@ -252,9 +261,10 @@ class IPRRun:
         return _counted(counters)
 
     def explore_stage(
-        self, folder: Path, pool: Any, paths: list[ExpertPath], agent: str, it: str
-    ) -> dict[str, Any]:
-        total = sum(len(p.trajectory.steps) for p in paths)
+        self, folder: Path, pool: Any, paths: list[ExpertPath], agent: str, it: str,
+        start_only: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
+        total = len(paths) if start_only else sum(len(p.trajectory.steps) for p in paths)
         with progress_bar(total, f"{it} explore") as bar:
             result = explore(
                 self.policy(agent),
@@ -265,6 +275,7 @@ class IPRRun:
                 max_steps=self.max_steps,
                 data_dir=self.data_dir,
                 progress=bar,
+                start_only=start_only,
             )
         write_jsonl(folder / "branches.jsonl", result.trajectories)
         assert result.snapshots is not None
@@ -299,28 +310,29 @@ class IPRRun:
         return {"computed": counted.computed, "reused": counted.reused, **_counted(counted.rollout)}
 
     def pairs_stage(
-        self, folder: Path, paths: list[ExpertPath], branches: list[Any], it: str, k: int
-    ) -> dict[str, Any]:
-        means = json.loads(
-            (self.run_dir.path(f"{it}/step_rewards") / "step_rewards.json").read_text()
-        )
+        self, folder: Path, paths: list[ExpertPath], branches: list[Any], it: str, k: int,
+        step_pairs: bool = True,
+    ) -> dict[str, Any]:  # fmt: skip
         by_side: dict[str, dict[tuple[int, int], float]] = {"expert": {}, "agent": {}}
-        for m in means:
-            by_side[m["side"]][(m["expert"], m["step"])] = m["mean"]
+        if step_pairs:
+            estimates = self.run_dir.path(f"{it}/step_rewards") / "step_rewards.json"
+            for m in json.loads(estimates.read_text()):
+                by_side[m["side"]][(m["expert"], m["step"])] = m["mean"]
         pairs = build_pairs(
-            paths, branches, by_side["expert"], by_side["agent"], tau=self.tau, iteration=k
-        )
+            paths, branches, by_side["expert"], by_side["agent"], tau=self.tau, iteration=k,
+            step_pairs=step_pairs,
+        )  # fmt: skip
         write_jsonl(folder / "pairs.jsonl", pairs)
         return {
             "step_pairs": sum(p.kind == "step" for p in pairs),
             "outcome_pairs": sum(p.kind == "outcome" for p in pairs),
         }
 
-    def reference_stage(self, folder: Path, pairs: list[Any]) -> dict[str, Any]:
+    def reference_stage(self, folder: Path, pairs: list[Any], model: str) -> dict[str, Any]:
         from ipr_train.preference import compute_reference
 
         compute_reference(
-            self.sft_model,
+            model,
             pairs,
             folder / "reference.json",
             max_length=self.cfg.dpo.max_length,
@@ -348,7 +360,7 @@ class IPRRun:
             max_length=dpo.max_length,
             max_prompt_tokens=dpo.max_prompt_tokens,
             loss=loss,
-            identity={"model": agent, "iteration": k, "loss": "ipr"},
+            identity={"model": agent, "iteration": k, "loss": self.cfg.method},
         )
         return {"steps": result.steps, "loss_history": result.loss_history}
 
@@ -382,8 +394,9 @@ def _counted(c: RolloutCounters) -> dict[str, Any]:
 
 
 def _iteration_cost(run: RunDir, it: str) -> dict[str, Any]:
-    explore, rewards = run.stats(f"{it}/explore"), run.stats(f"{it}/step_rewards")
-    pairs = run.stats(f"{it}/pairs")
+    explore, pairs = run.stats(f"{it}/explore"), run.stats(f"{it}/pairs")
+    none = {"computed": 0, "reused": 0, "policy_calls": 0, "generated_tokens": 0, "env_steps": 0}
+    rewards = run.stats(f"{it}/step_rewards") if run.done(f"{it}/step_rewards") else none
     return {
         "step_pairs": pairs["step_pairs"],
         "outcome_pairs": pairs["outcome_pairs"],

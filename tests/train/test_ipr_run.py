@@ -132,3 +132,77 @@ def test_a_changed_config_is_refused(straight, capsys):
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert "was started with another config (keys ['iterations'] differ)" in err
+
+
+def _continuation_logprob(model, tokenizer, prompt, continuation) -> float:
+    """Summed log-probability of the assistant tokens after ``prompt`` (transformers' own
+    assistant mask from the template's generation tags)."""
+    import torch
+
+    messages = [{"role": t.role, "content": t.content} for t in (*prompt, *continuation)]
+    rendered = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids, mask = rendered["input_ids"], rendered["assistant_masks"]
+    head = len(
+        tokenizer.apply_chat_template(
+            [{"role": t.role, "content": t.content} for t in prompt],
+            tokenize=True,
+            return_dict=True,
+        )["input_ids"]
+    )
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), dim=-1)
+    return sum(logp[i - 1, ids[i]].item() for i in range(head, len(ids)) if mask[i])
+
+
+def test_eto_contrasts_the_agents_own_episodes_against_itself(straight, tmp_path, installed_data):
+    """ETO from the quickstart's SFT model: whole episodes from each expert's start, outcome
+    pairs only where the agent scored below the expert, the agent itself as reference."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ipr_train.records import read_trajectories
+
+    sft = straight / "run" / "sft" / "final"
+    config = yaml.safe_load((straight / "run" / "config.yaml").read_text())
+    dpo = {k: v for k, v in config["dpo"].items() if k != "sft_weight"}
+    config.update(method="eto", output_dir=str(tmp_path / "eto"), model=str(sft), sft=None,
+                  iterations=1, explore_limit=4, dpo=dpo)  # fmt: skip
+    path = tmp_path / "eto.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "ipr_train.cli", "run", str(path)],
+        env=_env(installed_data), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "eto"
+    assert done.stdout.startswith("# ETO on ipr/WebShop-v0 (train)")
+    assert "| 1 | ETO iteration 1 | ipr/WebShop-v0 | test | 3 |" in done.stdout
+    assert not (run / "iter_1" / "step_rewards").exists()  # no Monte Carlo
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["dpo"]["sft_weight"] == 0.0  # ETO's loss is DPO alone
+    experts = read_trajectories(Path(config["experts"]))[:4]
+    branches = read_trajectories(run / "iter_1" / "explore" / "branches.jsonl")
+    assert [b.meta["step"] for b in branches] == [0, 0, 0, 0]
+    worse = [b for b, e in zip(branches, experts, strict=True) if b.reward < e.reward]
+    pairs = read_pairs(run / "iter_1" / "pairs" / "pairs.jsonl")
+    assert len(pairs) == len(worse) > 0 and {p.kind for p in pairs} == {"outcome"}
+    # the reference is the agent that began the iteration (here the SFT model)
+    tokenizer = AutoTokenizer.from_pretrained(sft)
+    model = AutoModelForCausalLM.from_pretrained(sft)
+    reference = json.loads((run / "iter_1" / "reference" / "reference.json").read_text())
+    for pair, ref in zip(pairs, reference, strict=True):
+        assert pair.rejected_reward < pair.chosen_reward
+        chosen = _continuation_logprob(model, tokenizer, pair.prompt, pair.chosen)
+        rejected = _continuation_logprob(model, tokenizer, pair.prompt, pair.rejected)
+        assert ref["chosen"] == pytest.approx(chosen, rel=1e-4)
+        assert ref["rejected"] == pytest.approx(rejected, rel=1e-4)
+
+
+def test_an_unknown_method_is_refused(straight, tmp_path, capsys):
+    config = yaml.safe_load((straight / "run" / "config.yaml").read_text())
+    config["method"] = "reinforce"
+    path = tmp_path / "unknown.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path)]) == 2
+    assert "unknown method 'reinforce'; known: ['eto', 'ipr']" in capsys.readouterr().err

@@ -1,0 +1,64 @@
+"""ETO (Song et al., ACL 2024, "Trial and Error: Exploration-Based Trajectory Optimization
+for LLM Agents"): SFT on expert trajectories (behavioural cloning), then per iteration the
+agent plays each expert's task from the start (exploration), every episode that scores
+below the expert's gives a failure-success pair of whole trajectories, and DPO on those
+pairs (its Eq. 4) trains the agent against the agent itself as reference (the model that
+began the iteration); 3 iterations by default.
+
+The stages are IPR's (``ipr_train.methods.ipr``): exploration from the empty prefix only,
+outcome pairs only, no Monte Carlo, the same reference, training and evaluation stages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ipr_train.explore import replay_experts
+from ipr_train.methods.ipr import DPOSettings, IPRConfig, IPRRun
+from ipr_train.records import read_trajectories
+
+
+class ETODPOSettings(DPOSettings):
+    """ETO's loss is DPO alone (its Eq. 4): no SFT term unless asked for."""
+
+    sft_weight: float = Field(0.0, ge=0, description="SFT on chosen; ETO: 0")
+
+
+class ETOConfig(IPRConfig):
+    """IPR's config read as ETO's: ``monte_carlo`` and ``tau`` are not used."""
+
+    method: Literal["eto"] = "eto"  # type: ignore[assignment]
+    iterations: int = Field(3, ge=0)
+    dpo: ETODPOSettings = Field(default_factory=lambda: ETODPOSettings())
+
+
+class ETORun(IPRRun):
+    NAME = "ETO"
+
+    def iteration(self, k: int, agent: str) -> str:
+        from ipr_gym.pool import EnvPool
+
+        cfg, run, it = self.cfg, self.run_dir, f"iter_{k}"
+        with EnvPool(
+            cfg.env.id, cfg.slots, workers=cfg.workers, env_kwargs=self.env_kwargs
+        ) as pool:
+            paths, _ = replay_experts(
+                pool, self.protocol, self.experts[: cfg.explore_limit], data_dir=self.data_dir
+            )
+            run.stage(
+                f"{it}/explore",
+                lambda f: self.explore_stage(f, pool, paths, agent, it, start_only=True),
+            )
+        branches = read_trajectories(run.path(f"{it}/explore") / "branches.jsonl")
+        run.stage(
+            f"{it}/pairs",
+            lambda f: self.pairs_stage(f, paths, branches, it, k, step_pairs=False),
+        )
+        return self.optimise_and_evaluate(k, agent, reference=agent)
+
+
+def run_eto(cfg: ETOConfig) -> list[dict[str, Any]]:
+    """Run (or resume) ETO; the report rows, one per evaluated model."""
+    return ETORun(cfg).run()
