@@ -2,7 +2,7 @@
 
 ``ipr-train quickstart`` is the main job on embedded defaults: SFT and one IPR iteration
 of a tiny model on the embedded WebShop catalog (``ipr_train.quickstart``), ending with the
-report. ``ipr-train run CONFIG`` runs IPR (or ETO: ``method: eto``) from a YAML config.
+report. ``ipr-train run CONFIG`` runs IPR (or ``method: eto``, ``rft``) from a YAML config.
 ``ipr-train experts ENV_ID`` writes an env's expert trajectories; ``ipr-train sft CONFIG``
 fine-tunes on trajectories (assistant tokens only); ``ipr-train eval CONFIG`` plays splits
 with a policy and prints the papers' table. A config problem is one line per bad key on
@@ -122,7 +122,7 @@ def _main(argv: Sequence[str] | None) -> int:
     sft.add_argument("config")
     evaluation = commands.add_parser("eval", help="evaluate a policy from a YAML config")
     evaluation.add_argument("config")
-    run = commands.add_parser("run", help="run a method (IPR, ETO) from a YAML config; resumes")
+    run = commands.add_parser("run", help="run IPR, ETO or RFT from a YAML config; resumes")
     run.add_argument("config")
     experts = commands.add_parser("experts", help="write an env's verified expert trajectories")
     experts.add_argument("env_id", help="ipr/WebShop-v0, ipr/ALFWorld-v0 or ipr/InterCodeSQL-v0")

@@ -11,10 +11,12 @@ def method_of(raw: Any) -> tuple[type, Any]:
     from ipr_train.config import ConfigError
     from ipr_train.methods.eto import ETOConfig, run_eto
     from ipr_train.methods.ipr import IPRConfig, run_ipr
+    from ipr_train.methods.rft import RFTConfig, run_rft
 
     methods: dict[str, tuple[type, Any]] = {
         "ipr": (IPRConfig, run_ipr),
         "eto": (ETOConfig, run_eto),
+        "rft": (RFTConfig, run_rft),
     }
     name = raw.get("method", "ipr") if isinstance(raw, dict) else "ipr"
     if name not in methods:

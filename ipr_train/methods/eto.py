@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ipr_train.explore import replay_experts
 from ipr_train.methods.ipr import DPOSettings, IPRConfig, IPRRun
 from ipr_train.records import read_trajectories
 
@@ -38,19 +37,8 @@ class ETORun(IPRRun):
     NAME = "ETO"
 
     def iteration(self, k: int, agent: str) -> str:
-        from ipr_gym.pool import EnvPool
-
-        cfg, run, it = self.cfg, self.run_dir, f"iter_{k}"
-        with EnvPool(
-            cfg.env.id, cfg.slots, workers=cfg.workers, env_kwargs=self.env_kwargs
-        ) as pool:
-            paths, _ = replay_experts(
-                pool, self.protocol, self.experts[: cfg.explore_limit], data_dir=self.data_dir
-            )
-            run.stage(
-                f"{it}/explore",
-                lambda f: self.explore_stage(f, pool, paths, agent, it, start_only=True),
-            )
+        run, it = self.run_dir, f"iter_{k}"
+        paths = self.explore_from_start(k, agent)
         branches = read_trajectories(run.path(f"{it}/explore") / "branches.jsonl")
         run.stage(
             f"{it}/pairs",

@@ -183,6 +183,24 @@ class IPRRun:
         run.stage(f"{it}/pairs", lambda f: self.pairs_stage(f, paths, branches, it, k))
         return self.optimise_and_evaluate(k, agent, reference=self.sft_model)
 
+    def explore_from_start(self, k: int, agent: str) -> list[ExpertPath]:
+        """Stage ``iter_k/explore`` with the agent's own episodes from each expert's task
+        start (the empty prefix only); the expert paths."""
+        from ipr_gym.pool import EnvPool
+
+        cfg, it = self.cfg, f"iter_{k}"
+        with EnvPool(
+            cfg.env.id, cfg.slots, workers=cfg.workers, env_kwargs=self.env_kwargs
+        ) as pool:
+            paths, _ = replay_experts(
+                pool, self.protocol, self.experts[: cfg.explore_limit], data_dir=self.data_dir
+            )
+            self.run_dir.stage(
+                f"{it}/explore",
+                lambda f: self.explore_stage(f, pool, paths, agent, it, start_only=True),
+            )
+        return paths
+
     def optimise_and_evaluate(self, k: int, agent: str, *, reference: str) -> str:
         """Reference log-probabilities, DPO on the iteration's pairs (when any), evaluation
         and the report's row; the next iteration's agent."""
@@ -221,12 +239,13 @@ class IPRRun:
         write_experts(folder / "experts.jsonl", kept, report)
         return {"experts": len(kept), "summary": report.summary()}
 
-    def sft_stage(self, folder: Path) -> dict[str, Any]:
+    def sft_stage(self, folder: Path, data: str | None = None) -> dict[str, Any]:
+        """SFT of the base model (``model``) on ``data`` (default: the expert set)."""
         from ipr_train.config import SFTConfig
         from ipr_train.sft import run_sft
 
         assert self.cfg.sft is not None
-        data = str(self.run_dir.path("experts") / "experts.jsonl")
+        data = data or str(self.run_dir.path("experts") / "experts.jsonl")
         result = run_sft(
             SFTConfig(
                 model=self.cfg.model,
@@ -394,8 +413,10 @@ def _counted(c: RolloutCounters) -> dict[str, Any]:
 
 
 def _iteration_cost(run: RunDir, it: str) -> dict[str, Any]:
-    explore, pairs = run.stats(f"{it}/explore"), run.stats(f"{it}/pairs")
-    none = {"computed": 0, "reused": 0, "policy_calls": 0, "generated_tokens": 0, "env_steps": 0}
+    explore = run.stats(f"{it}/explore")
+    none = {"computed": 0, "reused": 0, "policy_calls": 0, "generated_tokens": 0, "env_steps": 0,
+            "step_pairs": 0, "outcome_pairs": 0}  # fmt: skip
+    pairs = run.stats(f"{it}/pairs") if run.done(f"{it}/pairs") else none
     rewards = run.stats(f"{it}/step_rewards") if run.done(f"{it}/step_rewards") else none
     return {
         "step_pairs": pairs["step_pairs"],

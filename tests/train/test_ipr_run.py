@@ -134,6 +134,17 @@ def test_a_changed_config_is_refused(straight, capsys):
     assert "was started with another config (keys ['iterations'] differ)" in err
 
 
+def _run_config(config: dict, path: Path, data: Path) -> subprocess.CompletedProcess:
+    """``ipr-train run`` on ``config`` (written to ``path``) in a process of its own."""
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "ipr_train.cli", "run", str(path)],
+        env=_env(data), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def _continuation_logprob(model, tokenizer, prompt, continuation) -> float:
     """Summed log-probability of the assistant tokens after ``prompt`` (transformers' own
     assistant mask from the template's generation tags)."""
@@ -168,13 +179,7 @@ def test_eto_contrasts_the_agents_own_episodes_against_itself(straight, tmp_path
     dpo = {k: v for k, v in config["dpo"].items() if k != "sft_weight"}
     config.update(method="eto", output_dir=str(tmp_path / "eto"), model=str(sft), sft=None,
                   iterations=1, explore_limit=4, dpo=dpo)  # fmt: skip
-    path = tmp_path / "eto.yaml"
-    path.write_text(yaml.safe_dump(config))
-    done = subprocess.run(
-        [sys.executable, "-m", "ipr_train.cli", "run", str(path)],
-        env=_env(installed_data), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run_config(config, tmp_path / "eto.yaml", installed_data)
     run = tmp_path / "eto"
     assert done.stdout.startswith("# ETO on ipr/WebShop-v0 (train)")
     assert "| 1 | ETO iteration 1 | ipr/WebShop-v0 | test | 3 |" in done.stdout
@@ -205,4 +210,33 @@ def test_an_unknown_method_is_refused(straight, tmp_path, capsys):
     path = tmp_path / "unknown.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["run", str(path)]) == 2
-    assert "unknown method 'reinforce'; known: ['eto', 'ipr']" in capsys.readouterr().err
+    assert "unknown method 'reinforce'; known: ['eto', 'ipr', 'rft']" in capsys.readouterr().err
+
+
+def test_rft_retrains_the_base_model_on_experts_and_new_successes(
+    straight, tmp_path, installed_data
+):
+    """RFT from the quickstart's base model: the agent's episodes that reach the threshold
+    and are not already in the set join the experts, and SFT of the base model reruns."""
+    from ipr_train.records import read_trajectories
+
+    config = yaml.safe_load((straight / "run" / "config.yaml").read_text())
+    config.update(method="rft", output_dir=str(tmp_path / "rft"), iterations=1,
+                  explore_limit=4, success_reward=0.0)  # fmt: skip
+    path = tmp_path / "rft.yaml"
+    done = _run_config(config, path, installed_data)
+    run = tmp_path / "rft"
+    assert "| 1 | RFT iteration 1 | ipr/WebShop-v0 | test | 3 |" in done.stdout
+    experts = read_trajectories(run / "experts" / "experts.jsonl")
+    branches = read_trajectories(run / "iter_1" / "explore" / "branches.jsonl")
+    known = {(e.task, tuple(s.action for s in e.steps)) for e in experts}
+    new = {(b.task, tuple(s.action for s in b.steps)) for b in branches if b.steps} - known
+    data = read_trajectories(run / "iter_1" / "augment" / "data.jsonl")
+    assert data[: len(experts)] == experts and len(data) == len(experts) + len(new) > len(experts)
+    summary = json.loads((run / "iter_1" / "train" / "sft_summary.json").read_text())
+    assert summary["examples"] == len(data)
+    identity = json.loads((run / "iter_1" / "train" / "run_identity.json").read_text())
+    assert identity["model"] == str(Path(config["model"]).resolve())  # the base, again
+    config.update(sft=None, output_dir=str(tmp_path / "rft2"))
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path)]) == 2  # RFT without SFT settings is refused
