@@ -8,6 +8,7 @@ the number of GPUs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 IGNORE = -100
@@ -16,13 +17,19 @@ IGNORE = -100
 def _accepts_label_mask(model: Any) -> bool:
     """Whether ``model`` projects onto the vocabulary only where a boolean
     ``logits_to_keep`` mask says (transformers >= 5 causal LMs)."""
+    inner = getattr(model, "module", model)  # DDP and friends forward their kwargs
+    forward: Any = type(inner).forward
+    return _forward_accepts_label_mask(forward)
+
+
+@functools.cache
+def _forward_accepts_label_mask(forward: Any) -> bool:  # asked once per model class
     import inspect
 
     from transformers import modeling_utils
 
-    inner = getattr(model, "module", model)  # DDP and friends forward their kwargs
     return hasattr(modeling_utils, "slice_logits_to_keep") and (
-        "logits_to_keep" in inspect.signature(inner.forward).parameters
+        "logits_to_keep" in inspect.signature(forward).parameters
     )
 
 

@@ -45,27 +45,36 @@ _PICTOGRAPHIC = (
     "\U0001f85a-\U0001f85f\U0001f888-\U0001f88f\U0001f8ae-\U0001f8ff\U0001f90c-\U0001f93a"
     "\U0001f93c-\U0001f945\U0001f947-\U0001faff"
 )
-# numbers other than decimal digits (superscripts, fractions): word characters to Python,
-# not to Lucene
-_OTHER_NUMBERS = "".join(chr(c) for c in range(0x20000) if unicodedata.category(chr(c)) == "No")
 _EMOJI = rf"[{_PICTOGRAPHIC}][\ufe0f\U0001f3fb-\U0001f3ff]*"
-_CHAR = rf"(?:[\u24b6-\u24e9]|(?![{_IDEOGRAPHIC}{re.escape(_OTHER_NUMBERS)}])\w)"
-_LETTER = rf"(?:(?![{_IDEOGRAPHIC}{re.escape(_OTHER_NUMBERS)}])[^\W\d_])"
-# a word: letters, digits and connectors ("_"), joined across one mid-letter mark between
-# two letters (WB6/7) or one mid-number mark between two digits (WB11/12); an ideograph,
-# kana or emoji (with its modifiers and zero-width-joined partners) is a token of its own
-_WORD = re.compile(
-    rf"{_EMOJI}(?:\u200d{_EMOJI})*|[{_IDEOGRAPHIC}]"
-    rf"|{_CHAR}+(?:(?:(?<={_LETTER})[{_MID_LETTER}{_MID_NUM_LET}](?={_LETTER})"
-    rf"|(?<=\d)[{_MID_NUM}{_MID_NUM_LET}](?=\d)){_CHAR}+)*"
-)
+
+
+@functools.lru_cache(maxsize=1)
+def _word_pattern() -> re.Pattern[str]:
+    """A word: letters, digits and connectors ("_"), joined across one mid-letter mark
+    between two letters (WB6/7) or one mid-number mark between two digits (WB11/12); an
+    ideograph, kana or emoji (with its modifiers and zero-width-joined partners) is a token
+    of its own. Built on first use: listing the other-number characters (superscripts,
+    fractions: word characters to Python, not to Lucene) scans the Unicode table."""
+    other_numbers = re.escape(
+        "".join(chr(c) for c in range(0x20000) if unicodedata.category(chr(c)) == "No")
+    )
+    not_word = f"{_IDEOGRAPHIC}{other_numbers}"
+    char = rf"(?:[\u24b6-\u24e9]|(?![{not_word}])\w)"
+    letter = rf"(?:(?![{not_word}])[^\W\d_])"
+    return re.compile(
+        rf"{_EMOJI}(?:\u200d{_EMOJI})*|[{_IDEOGRAPHIC}]"
+        rf"|{char}+(?:(?:(?<={letter})[{_MID_LETTER}{_MID_NUM_LET}](?={letter})"
+        rf"|(?<=\d)[{_MID_NUM}{_MID_NUM_LET}](?=\d)){char}+)*"
+    )
+
+
 _POSSESSIVE = ("'s", "'S", "\u2019s", "\u2019S", "\uff07s", "\uff07S")
 
 
 def standard_tokens(text: str) -> list[str]:
     """Lucene's ``StandardTokenizer``: the words of ``text`` (punctuation dropped)."""
     tokens = []
-    for match in _WORD.finditer(text):
+    for match in _word_pattern().finditer(text):
         word = match.group()
         if not word.strip("_"):  # connectors alone make no token
             continue

@@ -35,6 +35,7 @@ class RFTConfig(IPRConfig):
 
 class RFTRun(IPRRun):
     NAME = "RFT"
+    cfg: RFTConfig
 
     def iteration(self, k: int, agent: str) -> str:
         run, it = self.run_dir, f"iter_{k}"
@@ -52,7 +53,7 @@ class RFTRun(IPRRun):
 
     def augment_stage(self, folder: Path, k: int) -> dict[str, Any]:
         """The expert set and every successful, new agent episode of iterations 1..k."""
-        threshold = self.cfg.success_reward  # type: ignore[attr-defined]
+        threshold = self.cfg.success_reward
         seen = {(e.task, tuple(s.action for s in e.steps)) for e in self.experts}
         added = []
         for j in range(1, k + 1):

@@ -1,5 +1,6 @@
 """Shared data for the trainer's tests: WebShop oracle conversations on the embedded
-catalog, in IPR's prompt layout, and a tiny model trained on nothing yet."""
+catalog, in IPR's prompt layout, a tiny model trained on nothing yet, and a reference
+computation of a continuation's log-probability."""
 
 from __future__ import annotations
 
@@ -38,3 +39,34 @@ def heldout_conversations():
 def tiny_dir(tmp_path_factory, train_conversations):
     texts = [m["content"] for c in train_conversations for m in c]
     return save_tiny(tmp_path_factory.mktemp("tiny"), texts)
+
+
+def _continuation_logprob(model, tokenizer, prompt, continuation) -> tuple[float, int]:
+    """Summed log-probability of the assistant tokens after ``prompt``, found with
+    transformers' own assistant mask (the template's generation tags), prompt tokens off."""
+    import torch
+
+    messages = [{"role": t.role, "content": t.content} for t in (*prompt, *continuation)]
+    rendered = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids, mask = rendered["input_ids"], rendered["assistant_masks"]
+    head = tokenizer.apply_chat_template(
+        [{"role": t.role, "content": t.content} for t in prompt], tokenize=True, return_dict=True
+    )["input_ids"]
+    assert ids[: len(head)] == head
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), dim=-1)
+    total, count = 0.0, 0
+    for i in range(len(head), len(ids)):
+        if mask[i]:
+            total += logp[i - 1, ids[i]].item()
+            count += 1
+    return total, count
+
+
+@pytest.fixture(scope="session")
+def continuation_logprob():
+    """An independent reference for the losses: (summed log-probability, token count) of the
+    assistant tokens of ``continuation`` after ``prompt``."""
+    return _continuation_logprob

@@ -145,29 +145,9 @@ def _run_config(config: dict, path: Path, data: Path) -> subprocess.CompletedPro
     return done
 
 
-def _continuation_logprob(model, tokenizer, prompt, continuation) -> float:
-    """Summed log-probability of the assistant tokens after ``prompt`` (transformers' own
-    assistant mask from the template's generation tags)."""
-    import torch
-
-    messages = [{"role": t.role, "content": t.content} for t in (*prompt, *continuation)]
-    rendered = tokenizer.apply_chat_template(
-        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-    )
-    ids, mask = rendered["input_ids"], rendered["assistant_masks"]
-    head = len(
-        tokenizer.apply_chat_template(
-            [{"role": t.role, "content": t.content} for t in prompt],
-            tokenize=True,
-            return_dict=True,
-        )["input_ids"]
-    )
-    with torch.no_grad():
-        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), dim=-1)
-    return sum(logp[i - 1, ids[i]].item() for i in range(head, len(ids)) if mask[i])
-
-
-def test_eto_contrasts_the_agents_own_episodes_against_itself(straight, tmp_path, installed_data):
+def test_eto_contrasts_the_agents_own_episodes_against_itself(
+    straight, tmp_path, installed_data, continuation_logprob
+):
     """ETO from the quickstart's SFT model: whole episodes from each expert's start, outcome
     pairs only where the agent scored below the expert, the agent itself as reference."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -198,8 +178,8 @@ def test_eto_contrasts_the_agents_own_episodes_against_itself(straight, tmp_path
     reference = json.loads((run / "iter_1" / "reference" / "reference.json").read_text())
     for pair, ref in zip(pairs, reference, strict=True):
         assert pair.rejected_reward < pair.chosen_reward
-        chosen = _continuation_logprob(model, tokenizer, pair.prompt, pair.chosen)
-        rejected = _continuation_logprob(model, tokenizer, pair.prompt, pair.rejected)
+        chosen, _ = continuation_logprob(model, tokenizer, pair.prompt, pair.chosen)
+        rejected, _ = continuation_logprob(model, tokenizer, pair.prompt, pair.rejected)
         assert ref["chosen"] == pytest.approx(chosen, rel=1e-4)
         assert ref["rejected"] == pytest.approx(rejected, rel=1e-4)
 

@@ -46,29 +46,7 @@ def models(tiny_dir):
     return tokenizer, policy, reference
 
 
-def continuation_logprob(model, tokenizer, prompt, continuation) -> tuple[float, int]:
-    """Summed log-probability of the assistant tokens after ``prompt``, found with
-    transformers' own assistant mask (the template's generation tags), prompt tokens off."""
-    messages = [{"role": t.role, "content": t.content} for t in prompt + continuation]
-    rendered = tokenizer.apply_chat_template(
-        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-    )
-    ids, mask = rendered["input_ids"], rendered["assistant_masks"]
-    head = tokenizer.apply_chat_template(
-        [{"role": t.role, "content": t.content} for t in prompt], tokenize=True, return_dict=True
-    )["input_ids"]
-    assert ids[: len(head)] == head
-    with torch.no_grad():
-        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), dim=-1)
-    total, count = 0.0, 0
-    for i in range(len(head), len(ids)):
-        if mask[i]:
-            total += logp[i - 1, ids[i]].item()
-            count += 1
-    return total, count
-
-
-def test_mixture_equals_an_independent_computation(models):
+def test_mixture_equals_an_independent_computation(models, continuation_logprob):
     tokenizer, policy, reference = models
     pairs = [
         Pair(PROMPT, CHOSEN, REJECTED, kind="step", step=1),
