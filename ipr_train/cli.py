@@ -2,7 +2,10 @@
 
 ``ipr-train quickstart`` is the main job on embedded defaults: SFT and one IPR iteration
 of a tiny model on the embedded WebShop catalog (``ipr_train.quickstart``), ending with the
-report. ``ipr-train run CONFIG`` runs IPR (or ``method: eto``, ``rft``) from a YAML config.
+report. ``ipr-train run CONFIG`` runs IPR (or another method: ``method: rft``, ``eto``,
+``ppo``, ``step_ppo``, ``stepagent_implicit``, ``stepagent_inverse``, ``grpo``, ``gigpo``)
+from a YAML config; ``ipr-train compare ENV`` runs every method from one SFT model over
+seeds and writes the comparison table (``ipr_train.compare``).
 ``ipr-train experts ENV_ID`` writes an env's expert trajectories; ``ipr-train sft CONFIG``
 fine-tunes on trajectories (assistant tokens only); ``ipr-train eval CONFIG`` plays splits
 with a policy and prints the papers' table. A config problem is one line per bad key on
@@ -12,6 +15,7 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,6 +94,33 @@ def _run(path: str) -> None:
     print((Path(cfg.output_dir) / "report.md").read_text())
 
 
+def _reward_model(args: argparse.Namespace) -> None:
+    from ipr_train.reward_model import train_reward_model
+    from ipr_train.train import Schedule
+
+    schedule = Schedule(epochs=args.epochs, learning_rate=args.learning_rate,
+                        batch_size=args.batch_size)  # fmt: skip
+    try:
+        report = train_reward_model(args.runs, args.init, args.output, schedule=schedule,
+                                    heldout=args.heldout, tau=args.tau)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(json.dumps(report, indent=1))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from ipr_train.compare import METHODS, compare, comparison_markdown
+
+    out = args.output_dir or f"runs/compare_{args.env}{'_quick' if args.quick else ''}"
+    try:
+        record = compare(args.env, out, quick=args.quick, methods=args.methods or METHODS,
+                         seeds=args.seeds, results_dir=args.results_dir,
+                         data_dir=args.data_dir)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    print(comparison_markdown(args.env, record))
+
+
 def _experts(args: argparse.Namespace) -> None:
     from ipr_train.experts import build_experts, write_experts
 
@@ -122,8 +153,28 @@ def _main(argv: Sequence[str] | None) -> int:
     sft.add_argument("config")
     evaluation = commands.add_parser("eval", help="evaluate a policy from a YAML config")
     evaluation.add_argument("config")
-    run = commands.add_parser("run", help="run IPR, ETO or RFT from a YAML config; resumes")
+    run = commands.add_parser("run", help="run a method from a YAML config; resumes")
     run.add_argument("config")
+    reward = commands.add_parser("reward-model",
+                                 help="fit a step reward model to IPR runs' Monte Carlo "
+                                 "estimates")  # fmt: skip
+    reward.add_argument("runs", nargs="+", help="IPR run directories")
+    reward.add_argument("--init", required=True, help="model folder its backbone starts from")
+    reward.add_argument("-o", "--output", required=True, help="where the model goes")
+    reward.add_argument("--heldout", type=float, default=0.25, help="share of tasks held out")
+    reward.add_argument("--tau", type=float, default=0.01, help="the step-pair margin")
+    reward.add_argument("--epochs", type=float, default=3.0)
+    reward.add_argument("--learning-rate", type=float, default=1e-4)
+    reward.add_argument("--batch-size", type=int, default=4)
+    comparison = commands.add_parser("compare", help="every method on one env, over seeds")
+    comparison.add_argument("env", choices=["webshop", "alfworld", "intercode"])
+    comparison.add_argument("--quick", action="store_true", help="a shrunk budget (CI)")
+    comparison.add_argument("--output-dir", help="default: runs/compare_<env>[_quick]")
+    comparison.add_argument("--methods", nargs="+", help="a subset (default: all)")
+    comparison.add_argument("--seeds", nargs="+", type=int, help="default: the budget's")
+    comparison.add_argument("--results-dir", default="benchmarks/results",
+                            help="where compare_<env>.{json,md} go")  # fmt: skip
+    comparison.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA)")
     experts = commands.add_parser("experts", help="write an env's verified expert trajectories")
     experts.add_argument("env_id", help="ipr/WebShop-v0, ipr/ALFWorld-v0 or ipr/InterCodeSQL-v0")
     experts.add_argument("--split", default="train")
@@ -149,6 +200,10 @@ def _main(argv: Sequence[str] | None) -> int:
             _experts(args)
         elif args.command == "run":
             _run(args.config)
+        elif args.command == "compare":
+            _compare(args)
+        elif args.command == "reward-model":
+            _reward_model(args)
     except ConfigError as exc:
         print(f"ipr-train {args.command}: config error\n{exc}", file=sys.stderr)
         return 2

@@ -65,17 +65,18 @@ def replay_experts(
 def explore(
     policy: Policy, pool: EnvPool, protocol: ReActProtocol, paths: Sequence[ExpertPath],
     params: GenerationParams, *, max_steps: int | None, data_dir: str | None = None,
-    progress: Any = None, start_only: bool = False,
+    progress: Any = None, start_only: bool = False, limit: int | None = None,
 ) -> RolloutResult:  # fmt: skip
     """The agent's continuation from every prefix of every expert path (meta: ``expert``,
-    the path's index, and ``step``), with snapshots after each of its steps;
-    ``start_only``: from the empty prefix only (the agent's own whole episodes)."""
+    the path's index, and ``step``), ``params.n`` samples each, with snapshots after each of
+    its steps; ``start_only``: from the empty prefix only (the agent's own whole episodes);
+    ``limit``: at most that many steps from each prefix (1: only the agent's next action)."""
     starts = []
     for index, path in enumerate(paths):
         for t in range(1 if start_only else len(path.trajectory.steps)):
             start = path.prefix(t)
             starts.append(Start(snapshot=start.snapshot, messages=start.messages,
                                 steps_taken=t, params=params, id=f"{start.id}@{t}",
-                                meta={"expert": index, "step": t}))  # fmt: skip
+                                limit=limit, meta={"expert": index, "step": t}))  # fmt: skip
     return rollout(policy, pool, protocol, starts, max_steps=max_steps, keep_snapshots=True,
                    data_dir=data_dir, progress=progress)  # fmt: skip

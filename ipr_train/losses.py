@@ -104,3 +104,45 @@ def ipr_mixture(
         "reward_margin": float((chosen_reward - rejected_reward).detach().sum()),
         "reward_accuracy": float((chosen_reward > rejected_reward).float().sum()),
     }
+
+
+def clipped_policy_loss(
+    logp: Any, old_logp: Any, advantages: Any, *, clip: float = 0.2, ref_logp: Any = None,
+    kl_coef: float = 0.0,
+) -> tuple[Any, dict[str, float]]:  # fmt: skip
+    """PPO's clipped surrogate (Schulman et al. 2017, Eq. 7) per token, summed: for every
+    assistant token max(-A r, -A clip(r, 1 - eps, 1 + eps)) with r = pi / pi_old, plus
+    ``kl_coef`` times the k3 estimate of KL(pi || pi_ref) (exp(d) - d - 1, d = log pi_ref -
+    log pi, clamped to [-10, 10] as verl does) where a reference is given."""
+    import torch
+
+    ratio = torch.exp(logp - old_logp)
+    surrogate = torch.maximum(-advantages * ratio,
+                              -advantages * ratio.clamp(1 - clip, 1 + clip))  # fmt: skip
+    total = surrogate.sum()
+    stats = {
+        "policy": float(surrogate.detach().sum()),
+        "clipped": float(((ratio - 1).abs() > clip).float().sum()),
+    }
+    if ref_logp is not None and kl_coef > 0:
+        d = (ref_logp - logp).clamp(-10, 10)
+        kl = (torch.exp(d) - d - 1).clamp(-10, 10)
+        total = total + kl_coef * kl.sum()
+        stats["kl"] = float(kl.detach().sum())
+    return total, stats
+
+
+def discriminator_loss(logits: Any, targets: Any) -> tuple[Any, dict[str, float]]:
+    """Binary cross-entropy of D = sigmoid(logit) against 1 (expert) / 0 (agent), summed:
+    StepAgent's discriminator objective (Eq. 10), maximising log D(expert) + log(1 - D(agent))."""
+    import torch.nn.functional as F
+
+    loss = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="sum")
+    correct = ((logits > 0).float() == targets.float()).float().sum()
+    return loss, {"bce": float(loss.detach()), "correct": float(correct)}
+
+
+def regression_loss(predictions: Any, targets: Any) -> tuple[Any, dict[str, float]]:
+    """Squared error, summed: a step reward model regressing Monte Carlo estimates."""
+    loss = ((predictions.float() - targets.float()) ** 2).sum()
+    return loss, {"squared_error": float(loss.detach())}

@@ -26,10 +26,29 @@ class TemplateError(ValueError):
 class Encoded:
     input_ids: list[int]
     labels: list[int]
+    replies: tuple[int, ...] = ()
+    """Per token: which trained reply it belongs to (0 for the first from turn ``first``),
+    -1 outside them."""
 
     @property
     def n_trained(self) -> int:
         return sum(1 for x in self.labels if x != IGNORE)
+
+
+def padded(rows: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
+    """Right-padded ``input_ids``, ``labels`` and ``attention_mask`` tensors of ``rows``."""
+    import torch
+
+    width = max(len(e.input_ids) for e in rows)
+    return {
+        "input_ids": torch.tensor(
+            [e.input_ids + [pad_id] * (width - len(e.input_ids)) for e in rows]
+        ),
+        "labels": torch.tensor([e.labels + [IGNORE] * (width - len(e.labels)) for e in rows]),
+        "attention_mask": torch.tensor(
+            [[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in rows]
+        ),
+    }
 
 
 def assistant_spans(
@@ -67,17 +86,19 @@ def encode(
     text, spans = assistant_spans(tokenizer, messages, first)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
-    labels = []
+    labels, replies = [], []
     for token, (start, end) in zip(ids, offsets, strict=True):
-        inside = end > start and any(s <= start and end <= e for s, e in spans)
+        owner = next((k for k, (s, e) in enumerate(spans) if s <= start and end <= e), -1)
+        inside = end > start and owner >= 0
         labels.append(token if inside else IGNORE)
+        replies.append(owner if inside else -1)
     # tokens after the last reply (the final observation) condition nothing that is trained
     end = next((i + 1 for i in range(len(labels) - 1, -1, -1) if labels[i] != IGNORE), 0)
-    ids, labels = ids[:end], labels[:end]
+    ids, labels, replies = ids[:end], labels[:end], replies[:end]
     if max_prompt_tokens is not None:
         prompt = next((i for i, x in enumerate(labels) if x != IGNORE), len(labels))
         cut = max(0, prompt - max_prompt_tokens)
-        ids, labels = ids[cut:], labels[cut:]
+        ids, labels, replies = ids[cut:], labels[cut:], replies[cut:]
     if max_length is not None:
-        ids, labels = ids[:max_length], labels[:max_length]
-    return Encoded(ids, labels)
+        ids, labels, replies = ids[:max_length], labels[:max_length], replies[:max_length]
+    return Encoded(ids, labels, tuple(replies))

@@ -90,3 +90,35 @@ def build_pairs(
                 )
             )
     return pairs
+
+
+def action_pairs(
+    paths: Sequence[ExpertPath], branches: Sequence[Trajectory], *, iteration: int
+) -> list[Pair]:
+    """StepAgent-Implicit's pairs (its Eq. 6): at expert prefix t, the expert's reply chosen
+    and the agent's own reply there (its first, from ``branches`` with meta ``expert``,
+    ``step`` and ``sample``) rejected, where the agent's action differs from the expert's."""
+    pairs = []
+    for branch in branches:
+        index, t = branch.meta["expert"], branch.meta["step"]
+        expert = paths[index].trajectory
+        if not branch.steps or branch.steps[0].action == expert.steps[t].action:
+            continue  # no action of the agent's, or the expert's own: nothing to contrast
+        turn = expert.steps[t].turn
+        prompt = expert.turns[:turn]
+        if branch.turns[:turn] != prompt:
+            raise ValueError(f"branch {branch.id} does not continue its expert prefix")
+        pairs.append(
+            Pair(
+                prompt=prompt,
+                chosen=(expert.turns[turn],),
+                rejected=(branch.turns[turn],),
+                kind="step",
+                step=t,
+                env_id=expert.env_id,
+                task=expert.task,
+                id=f"it{iteration}/{expert.id}/step{t}/sample{branch.meta.get('sample', 0)}",
+                meta={"iteration": iteration, "expert": expert.id, "step": t},
+            )
+        )
+    return pairs

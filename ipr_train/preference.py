@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ipr_train.losses import ipr_mixture, sequence_logprobs
-from ipr_train.masking import IGNORE, Encoded, encode
+from ipr_train.masking import Encoded, encode, padded
 from ipr_train.progress import progress_bar
 from ipr_train.records import Pair, write_text
 from ipr_train.train import Schedule, TrainResult, train
@@ -54,15 +54,8 @@ def collate_pairs(batch: Sequence[EncodedPair], pad_id: int) -> dict[str, Any]:
     import torch
 
     rows = [p.chosen for p in batch] + [p.rejected for p in batch]
-    width = max(len(e.input_ids) for e in rows)
     return {
-        "input_ids": torch.tensor(
-            [e.input_ids + [pad_id] * (width - len(e.input_ids)) for e in rows]
-        ),
-        "labels": torch.tensor([e.labels + [IGNORE] * (width - len(e.labels)) for e in rows]),
-        "attention_mask": torch.tensor(
-            [[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in rows]
-        ),
+        **padded(rows, pad_id),
         "ref_chosen": torch.tensor([p.ref_chosen for p in batch]),
         "ref_rejected": torch.tensor([p.ref_rejected for p in batch]),
         "is_step": torch.tensor([p.is_step for p in batch]),

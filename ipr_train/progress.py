@@ -21,6 +21,15 @@ def progress_bar(total: int | None, desc: str, **kwargs: Any) -> Any:
     return tqdm(total=total, desc=desc, dynamic_ncols=True, disable=disable, **kwargs)
 
 
+def quiet_transformers() -> None:
+    """No per-load bars and load reports from transformers: a long job loads hundreds of
+    models and shows its own progress."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
 class MetricsLog:
     def __init__(self, folder: str | os.PathLike[str], enabled: bool = True):
         self.path = Path(folder) / "metrics.jsonl"

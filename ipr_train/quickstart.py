@@ -60,9 +60,14 @@ def quickstart_config(output_dir: str | Path, *, quick: bool = False) -> dict[st
     }
 
 
-def prepare(raw: dict[str, Any], *, hidden: int = 128, layers: int = 2) -> None:
-    """The config's expert file and tiny model folder, built when missing: the first-result
-    shopper's demonstrations, a word-level tokenizer of their text and a random Llama."""
+def prepare(
+    raw: dict[str, Any], *, hidden: int = 128, layers: int = 2, source: str | None = "first_result",
+    data_dir: str | None = None,
+) -> None:  # fmt: skip
+    """The config's expert file and tiny model folder, built when missing: the demonstrations
+    of ``source`` (WebShop's first-result shopper by default; None: the env's own experts)
+    for the config's env and train split, a word-level tokenizer of their text and a random
+    Llama."""
     from ipr_train.experts import build_experts
     from ipr_train.records import read_trajectories, write_jsonl
     from ipr_train.tiny import build_model, build_word_tokenizer
@@ -70,9 +75,11 @@ def prepare(raw: dict[str, Any], *, hidden: int = 128, layers: int = 2) -> None:
     experts = Path(raw["experts"])
     experts.parent.mkdir(parents=True, exist_ok=True)
     if not experts.is_file():  # quick: only the goals SFT uses (the vocabulary is theirs)
+        env = raw["env"]
         kept, _ = build_experts(
-            ENV, "train", limit=raw["env"]["limit"], min_reward=0.0, source="first_result"
-        )
+            env["id"], env["split"], limit=env["limit"], data_dir=data_dir,
+            env_kwargs=env.get("kwargs"), min_reward=0.0 if source else 1.0, source=source,
+        )  # fmt: skip
         write_jsonl(experts, kept)
     model_dir = Path(raw["model"])
     if not model_dir.is_dir():

@@ -47,6 +47,8 @@ class Start:
     script: tuple[str, ...] | None = None
     """Replies to play instead of asking the policy (expert replay, expert continuations);
     the episode ends when they run out."""
+    limit: int | None = None
+    """At most this many steps of its own (StepAgent: the agent's one action at a prefix)."""
     id: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -151,7 +153,7 @@ def rollout(
         _admit(admitted, free, starts, live, protocol, data_dir, env_call, counters)
         if keep_snapshots:
             _first_snapshots(admitted, free, starts, live, env_call)
-        spent = [s for s in live if max_steps is not None and live[s].count >= max_steps]
+        spent = [s for s in live if _spent(live[s], starts, max_steps)]
         order = sorted(s for s in live if not live[s].done and s not in spent)
         scripted = [s for s in order if starts[live[s].start].script is not None]
         requests = _requests([s for s in order if s not in scripted], live, starts)
@@ -193,7 +195,7 @@ def rollout(
                     episode.snapshots.append(episode.snapshots[-1])
         for slot in sorted(live):
             episode = live[slot]
-            if episode.done or (max_steps is not None and episode.count >= max_steps):
+            if episode.done or _spent(episode, starts, max_steps):
                 finish(slot)
 
     out = [finished[key] for key in sorted(finished)]
@@ -203,6 +205,14 @@ def rollout(
         counters=counters,
         snapshots=[e.snapshots for e in out] if keep_snapshots else None,
     )
+
+
+def _spent(episode: _Episode, starts: Sequence[Start], max_steps: int | None) -> bool:
+    """Whether the episode used up its steps: the env's limit or the start's own."""
+    start = starts[episode.start]
+    if start.limit is not None and episode.count - start.prefix_steps >= start.limit:
+        return True
+    return max_steps is not None and episode.count >= max_steps
 
 
 def _admit(

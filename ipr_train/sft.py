@@ -14,7 +14,7 @@ from typing import Any
 from ipr_train.config import SFTConfig
 from ipr_train.fastchat import load_fastchat
 from ipr_train.losses import sft_loss
-from ipr_train.masking import IGNORE, Encoded, encode
+from ipr_train.masking import IGNORE, Encoded, encode, padded
 from ipr_train.progress import progress_bar
 from ipr_train.records import Trajectory, read_trajectories, write_text
 from ipr_train.train import Schedule, TrainResult, file_digest, train
@@ -36,16 +36,8 @@ def load_conversations(paths: Sequence[str]) -> list[list[dict[str, str]]]:
 
 def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, Any]:
     """Right-padded ids, labels and attention mask; ``weight`` = assistant tokens."""
-    import torch
-
-    width = max(len(e.input_ids) for e in batch)
-    ids = [e.input_ids + [pad_id] * (width - len(e.input_ids)) for e in batch]
-    labels = [e.labels + [IGNORE] * (width - len(e.labels)) for e in batch]
-    mask = [[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in batch]
     return {
-        "input_ids": torch.tensor(ids),
-        "labels": torch.tensor(labels),
-        "attention_mask": torch.tensor(mask),
+        **padded(batch, pad_id),
         # labels are shifted by one in the loss: the first token never carries one
         "weight": sum(sum(1 for x in e.labels[1:] if x != IGNORE) for e in batch),
     }

@@ -25,7 +25,7 @@ from ipr_gym.core import Snapshot
 from ipr_gym.pool import EnvPool
 from ipr_gym.react import ReActProtocol
 from ipr_train.policies.base import GenerationParams, Policy
-from ipr_train.records import Turn
+from ipr_train.records import Trajectory, Turn
 from ipr_train.rollout import RolloutCounters, Start, rollout
 
 Key = tuple[str, str, tuple[str, ...], int, str]
@@ -43,6 +43,17 @@ class Branch:
     ended: bool = False
     reward: float = 0.0
     """The outcome reward, where ``action`` ended the episode."""
+
+    @classmethod
+    def after_step(
+        cls, trajectory: Trajectory, k: int, snapshot: Snapshot, steps_taken: int
+    ) -> Branch:
+        """The state after the k-th step of ``trajectory``'s own (``snapshot``), its
+        ``steps_taken``-th step counting a prefix it started from."""
+        step = trajectory.steps[k]
+        return cls(snapshot=snapshot, messages=trajectory.turns[: step.turn + 2],
+                   steps_taken=steps_taken, step=steps_taken - 1, action=step.action,
+                   ended=step.terminated or step.truncated, reward=trajectory.reward)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ipr_train.config import EvalConfig, SFTConfig, parse_config
+from ipr_train.methods import method_of
 from ipr_train.methods.ipr import IPRConfig
 from ipr_train.records import Trajectory, Turn, write_jsonl
 from ipr_train.tiny import save_tiny
@@ -32,7 +33,7 @@ def _env(data: Path) -> dict[str, str]:
 
 
 def test_the_readme_has_blocks_of_each_kind():
-    assert len(PYTHON) >= 6 and len(YAML) == 3
+    assert len(PYTHON) >= 6 and len(YAML) == 4
 
 
 @pytest.mark.parametrize("code", PYTHON, ids=[c.splitlines()[0][:40] for c in PYTHON])
@@ -47,12 +48,16 @@ def test_yaml_configs_validate(tmp_path, monkeypatch):
     save_tiny(tmp_path / "path" / "to" / "hf-model", ["a b c"])
     turns = (Turn("user", "Observation: ..."), Turn("assistant", "Thought: ...\nAction: ..."))
     write_jsonl(tmp_path / "webshop_experts.jsonl", [Trajectory("ipr/WebShop-v0", 0, turns)])
-    sft, evaluation, ipr = (yaml.safe_load(code) for code in YAML)
+    sft, evaluation, ipr, gigpo = (yaml.safe_load(code) for code in YAML)
     assert parse_config(sft, SFTConfig).lora == {"r": 16, "lora_alpha": 32}
     parsed = parse_config(evaluation, EvalConfig)
     assert [e.split for e in parsed.envs] == ["test", "valid_seen", "valid_unseen"]
     method = parse_config(ipr, IPRConfig)
     assert method.monte_carlo.n == 5 and method.dpo.learning_rate == 3e-6
+    cls, _ = method_of(gigpo)
+    online = parse_config(gigpo, cls)
+    assert type(online).__name__ == "GiGPOConfig"
+    assert (online.group_size, online.gamma, online.update.kl_coef) == (8, 0.95, 0.01)
 
 
 def test_local_shell_lines_run_as_pasted(installed_data, tmp_path):

@@ -11,7 +11,7 @@ outcome pairs only, no Monte Carlo, the same reference, training and evaluation 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -38,15 +38,10 @@ class ETORun(IPRRun):
 
     def iteration(self, k: int, agent: str) -> str:
         run, it = self.run_dir, f"iter_{k}"
-        paths = self.explore_from_start(k, agent)
+        paths = self.explore_from(k, agent)
         branches = read_trajectories(run.path(f"{it}/explore") / "branches.jsonl")
         run.stage(
             f"{it}/pairs",
             lambda f: self.pairs_stage(f, paths, branches, it, k, step_pairs=False),
         )
         return self.optimise_and_evaluate(k, agent, reference=agent)
-
-
-def run_eto(cfg: ETOConfig) -> list[dict[str, Any]]:
-    """Run (or resume) ETO; the report rows, one per evaluated model."""
-    return ETORun(cfg).run()

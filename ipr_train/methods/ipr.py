@@ -21,7 +21,7 @@ from ipr_train.explore import ExpertPath, explore, replay_experts
 from ipr_train.pairs import PAPER_TAU, build_pairs
 from ipr_train.policies import GenerationParams, make_policy
 from ipr_train.progress import progress_bar
-from ipr_train.records import read_pairs, read_trajectories, write_jsonl
+from ipr_train.records import read_pairs, read_trajectories, write_jsonl, write_lines
 from ipr_train.report import write_report
 from ipr_train.rollout import RolloutCounters
 from ipr_train.run import RunDir
@@ -108,6 +108,10 @@ class IPRConfig(Config):
     explore: Generation = Field(default_factory=lambda: Generation())
     monte_carlo: MonteCarlo = Field(default_factory=lambda: MonteCarlo())
     tau: float | None = Field(None, ge=0, description="null: the paper's value for the env")
+    step_reward_model: str | None = Field(
+        None, description="a step reward model's folder (`ipr-train reward-model`) in place "
+        "of Monte Carlo; null: Monte Carlo"
+    )  # fmt: skip
     dpo: DPOSettings = Field(default_factory=lambda: DPOSettings())
     eval_generation: Generation = Field(default_factory=lambda: Generation())
     policy: dict[str, Any] = Field(
@@ -147,11 +151,7 @@ class IPRRun:
         cfg, run = self.cfg, self.run_dir
         run.stage("experts", self.experts_stage)
         self.experts = read_trajectories(run.path("experts") / "experts.jsonl")
-        if cfg.sft is not None:
-            run.stage("sft", self.sft_stage)
-            self.sft_model = str(run.path("sft") / "final")
-        else:
-            self.sft_model = cfg.model
+        self.sft_model = self.initial_model()
         self.scorer_model = cfg.monte_carlo.scorer or self.sft_model
         self.scorer_id = "sft" if cfg.monte_carlo.scorer is None else str(cfg.monte_carlo.scorer)
         run.stage("iter_0/eval", lambda folder: self.eval_stage(folder, self.sft_model))
@@ -161,6 +161,13 @@ class IPRRun:
         for k in range(1, cfg.iterations + 1):
             agent = self.iteration(k, agent)
         return self.rows
+
+    def initial_model(self) -> str:
+        """The SFT model: stage ``sft`` of the base model, or ``model`` itself (``sft`` null)."""
+        if self.cfg.sft is None:
+            return self.cfg.model
+        self.run_dir.stage("sft", self.sft_stage)
+        return str(self.run_dir.path("sft") / "final")
 
     def iteration(self, k: int, agent: str) -> str:
         """Explore, estimate, pair, train, evaluate; the next iteration's agent."""
@@ -183,9 +190,13 @@ class IPRRun:
         run.stage(f"{it}/pairs", lambda f: self.pairs_stage(f, paths, branches, it, k))
         return self.optimise_and_evaluate(k, agent, reference=self.sft_model)
 
-    def explore_from_start(self, k: int, agent: str) -> list[ExpertPath]:
-        """Stage ``iter_k/explore`` with the agent's own episodes from each expert's task
-        start (the empty prefix only); the expert paths."""
+    def explore_from(
+        self, k: int, agent: str, *, start_only: bool = True, n: int = 1,
+        limit: int | None = None, all_states: bool = False,
+    ) -> list[ExpertPath]:  # fmt: skip
+        """Stage ``iter_k/explore`` (see ``explore_stage``), by default with the agent's own
+        episodes from each expert's task start (``n`` per task, from the one start
+        snapshot); the expert paths."""
         from ipr_gym.pool import EnvPool
 
         cfg, it = self.cfg, f"iter_{k}"
@@ -197,8 +208,9 @@ class IPRRun:
             )
             self.run_dir.stage(
                 f"{it}/explore",
-                lambda f: self.explore_stage(f, pool, paths, agent, it, start_only=True),
-            )
+                lambda f: self.explore_stage(f, pool, paths, agent, it, start_only=start_only,
+                                             n=n, limit=limit, all_states=all_states),
+            )  # fmt: skip
         return paths
 
     def optimise_and_evaluate(self, k: int, agent: str, *, reference: str) -> str:
@@ -210,11 +222,18 @@ class IPRRun:
             run.stage(f"{it}/reference", lambda f: self.reference_stage(f, pairs, reference))
             run.stage(f"{it}/train", lambda f: self.train_stage(f, pairs, agent, it, k))
             agent = str(run.path(f"{it}/train") / "final")
+        return self.evaluate_iteration(k, agent)
+
+    def evaluate_iteration(self, k: int, agent: str) -> str:
+        """Stage ``iter_k/eval`` of the iteration's model and the report's row (the seconds of
+        every stage the iteration ran); ``agent``, the next iteration's."""
+        run, it = self.run_dir, f"iter_{k}"
         run.stage(f"{it}/eval", lambda f: self.eval_stage(f, agent))
+        folder = run.path(it)
         seconds = {
-            s: run.stats(f"{it}/{s}")["seconds"]
-            for s in ("explore", "step_rewards", "pairs", "reference", "train", "eval")
-            if run.done(f"{it}/{s}")
+            s.name: run.stats(f"{it}/{s.name}")["seconds"]
+            for s in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
+            if s.is_dir() and run.done(f"{it}/{s.name}")
         }
         self.record(k, f"{self.NAME} iteration {k}", _iteration_cost(run, it), seconds)
         return agent
@@ -239,8 +258,11 @@ class IPRRun:
         write_experts(folder / "experts.jsonl", kept, report)
         return {"experts": len(kept), "summary": report.summary()}
 
-    def sft_stage(self, folder: Path, data: str | None = None) -> dict[str, Any]:
-        """SFT of the base model (``model``) on ``data`` (default: the expert set)."""
+    def sft_stage(
+        self, folder: Path, data: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        """SFT of ``model`` (default: the base model, ``cfg.model``) on ``data`` (default:
+        the expert set)."""
         from ipr_train.config import SFTConfig
         from ipr_train.sft import run_sft
 
@@ -248,7 +270,7 @@ class IPRRun:
         data = data or str(self.run_dir.path("experts") / "experts.jsonl")
         result = run_sft(
             SFTConfig(
-                model=self.cfg.model,
+                model=model or self.cfg.model,
                 data=[data],
                 output_dir=str(folder),
                 resume=False,
@@ -281,32 +303,51 @@ class IPRRun:
 
     def explore_stage(
         self, folder: Path, pool: Any, paths: list[ExpertPath], agent: str, it: str,
-        start_only: bool = False,
+        start_only: bool = False, n: int = 1, limit: int | None = None,
+        all_states: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
+        """The agent's branches (``n`` per prefix, ``limit`` steps at most) and the state
+        after each one's first step (``all_states``: after every step, ``states.pkl``)."""
         total = len(paths) if start_only else sum(len(p.trajectory.steps) for p in paths)
-        with progress_bar(total, f"{it} explore") as bar:
+        with progress_bar(total * n, f"{it} explore") as bar:
             result = explore(
                 self.policy(agent),
                 pool,
                 self.protocol,
                 paths,
-                self.cfg.explore.params(),
+                self.cfg.explore.params(n),
                 max_steps=self.max_steps,
                 data_dir=self.data_dir,
                 progress=bar,
                 start_only=start_only,
+                limit=limit,
             )
         write_jsonl(folder / "branches.jsonl", result.trajectories)
         assert result.snapshots is not None
         firsts = [s[1] if len(s) > 1 else None for s in result.snapshots]
         (folder / "first_states.pkl").write_bytes(pickle.dumps(firsts))
+        if all_states:
+            (folder / "states.pkl").write_bytes(pickle.dumps(result.snapshots))
         return _counted(result.counters)
 
     def rewards_stage(
         self, folder: Path, pool: Any, todo: dict[tuple[int, int, str], Branch], it: str
     ) -> dict[str, Any]:
-        mc = self.cfg.monte_carlo
+        """The step reward of every branch: Monte Carlo (``estimates.jsonl``, cached across
+        iterations), or the step reward model's prediction where ``step_reward_model`` is
+        set; ``step_rewards.json`` the means, ``scored.jsonl`` each (prefix, action) with
+        its value (a reward model's training data)."""
+        from ipr_train.reward_model import action_conversation, predict_step_rewards
+
         keys = list(todo)
+        conversations = [action_conversation(todo[key].messages) for key in keys]
+        model = getattr(self.cfg, "step_reward_model", None)
+        if model is not None:
+            values = predict_step_rewards(model, conversations)
+            write_jsonl(folder / "estimates.jsonl", [])
+            self._write_step_rewards(folder, keys, values, conversations)
+            return {"computed": 0, "reused": 0, "predicted": len(values)}
+        mc = self.cfg.monte_carlo
         with progress_bar(None, f"{it} step rewards") as bar:
             estimates, counted = estimate_step_rewards(
                 self.policy(self.scorer_model),
@@ -321,12 +362,20 @@ class IPRRun:
                 progress=bar,
             )
         write_jsonl(folder / "estimates.jsonl", estimates)
-        means = [
-            {"expert": e, "step": t, "side": side, "mean": est.mean}
-            for (e, t, side), est in zip(keys, estimates, strict=True)
-        ]
-        (folder / "step_rewards.json").write_text(json.dumps(means))
+        self._write_step_rewards(folder, keys, [e.mean for e in estimates], conversations)
         return {"computed": counted.computed, "reused": counted.reused, **_counted(counted.rollout)}
+
+    @staticmethod
+    def _write_step_rewards(
+        folder: Path, keys: list[tuple[int, int, str]], values: list[float],
+        conversations: list[list[dict[str, str]]],
+    ) -> None:  # fmt: skip
+        means = [{"expert": e, "step": t, "side": side, "mean": v}
+                 for (e, t, side), v in zip(keys, values, strict=True)]  # fmt: skip
+        (folder / "step_rewards.json").write_text(json.dumps(means))
+        write_lines(folder / "scored.jsonl",
+                    (json.dumps({**m, "messages": c}, ensure_ascii=False)
+                     for m, c in zip(means, conversations, strict=True)))  # fmt: skip
 
     def pairs_stage(
         self, folder: Path, paths: list[ExpertPath], branches: list[Any], it: str, k: int,
@@ -413,20 +462,18 @@ def _counted(c: RolloutCounters) -> dict[str, Any]:
 
 
 def _iteration_cost(run: RunDir, it: str) -> dict[str, Any]:
-    explore = run.stats(f"{it}/explore")
-    none = {"computed": 0, "reused": 0, "policy_calls": 0, "generated_tokens": 0, "env_steps": 0,
-            "step_pairs": 0, "outcome_pairs": 0}  # fmt: skip
-    pairs = run.stats(f"{it}/pairs") if run.done(f"{it}/pairs") else none
-    rewards = run.stats(f"{it}/step_rewards") if run.done(f"{it}/step_rewards") else none
-    return {
-        "step_pairs": pairs["step_pairs"],
-        "outcome_pairs": pairs["outcome_pairs"],
-        "computed": rewards["computed"],
-        "reused": rewards["reused"],
-        "policy_calls": explore["policy_calls"] + rewards["policy_calls"],
-        "generated_tokens": explore["generated_tokens"] + rewards["generated_tokens"],
-        "env_steps": explore["env_steps"] + rewards["env_steps"],
-    }
+    """What the iteration's training stages cost (evaluation apart): the pairs formed, the
+    Monte Carlo estimates computed and reused, and the policy calls, generated tokens and
+    env steps of every stage that played episodes."""
+    cost = dict.fromkeys(("step_pairs", "outcome_pairs", "computed", "reused", "policy_calls",
+                          "generated_tokens", "env_steps"), 0)  # fmt: skip
+    for folder in sorted(run.path(it).iterdir()):
+        if folder.is_dir() and folder.name != "eval" and run.done(f"{it}/{folder.name}"):
+            stats = run.stats(f"{it}/{folder.name}")
+            for key in cost:
+                value = stats.get(key, 0)
+                cost[key] += value if isinstance(value, int) else 0
+    return cost
 
 
 def _branches(
@@ -449,14 +496,5 @@ def _branches(
         )
         if not branch.steps or first is None:
             continue  # the agent never acted (a generation failure): no estimate, no pair
-        step = branch.steps[0]
-        todo[(index, t, "agent")] = Branch(
-            snapshot=first,
-            messages=branch.turns[: step.turn + 2],
-            steps_taken=t + 1,
-            step=t,
-            action=step.action,
-            ended=step.terminated or step.truncated,
-            reward=branch.reward,
-        )
+        todo[(index, t, "agent")] = Branch.after_step(branch, 0, first, t + 1)
     return todo

@@ -1,8 +1,9 @@
 """RFT, rejection-sampling fine-tuning (Yuan et al. 2023; a baseline of the IPR paper): per
 iteration the agent plays each expert's task from the start, its episodes that reach
 ``success_reward`` join the expert set (an episode already there, same task and actions,
-is not added twice), and the base model is fine-tuned again on the grown set; the new
-model plays the next iteration.
+is not added twice), and the base model is fine-tuned again on the grown set (``retrain:
+agent`` continues from the agent instead, a cheaper variant); the new model plays the
+next iteration.
 
 The stages are IPR's (``ipr_train.methods.ipr``): exploration from the empty prefix, SFT,
 evaluation; ``monte_carlo``, ``tau`` and ``dpo`` are not used.
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ipr_train.methods.ipr import IPRConfig, IPRRun, _iteration_cost
+from ipr_train.methods.ipr import IPRConfig, IPRRun
 from ipr_train.records import read_trajectories, write_jsonl
 
 
@@ -25,6 +26,12 @@ class RFTConfig(IPRConfig):
 
     method: Literal["rft"] = "rft"  # type: ignore[assignment]
     success_reward: float = Field(1.0, description="an agent episode joins the SFT set at this")
+    retrain: Literal["base", "agent"] = Field(
+        "base", description="fine-tune the base model again (RFT) or continue from the agent"
+    )
+    sft_model: str | None = Field(
+        None, description="the first agent, already fine-tuned on the experts; null: SFT here"
+    )
 
     @model_validator(mode="after")
     def _retrains(self) -> RFTConfig:
@@ -37,19 +44,17 @@ class RFTRun(IPRRun):
     NAME = "RFT"
     cfg: RFTConfig
 
+    def initial_model(self) -> str:
+        return self.cfg.sft_model or super().initial_model()
+
     def iteration(self, k: int, agent: str) -> str:
         run, it = self.run_dir, f"iter_{k}"
-        self.explore_from_start(k, agent)
+        self.explore_from(k, agent)
         run.stage(f"{it}/augment", lambda f: self.augment_stage(f, k))
         data = str(run.path(f"{it}/augment") / "data.jsonl")
-        run.stage(f"{it}/train", lambda f: self.sft_stage(f, data))
-        agent = str(run.path(f"{it}/train") / "final")
-        run.stage(f"{it}/eval", lambda f: self.eval_stage(f, agent))
-        seconds = {
-            s: run.stats(f"{it}/{s}")["seconds"] for s in ("explore", "augment", "train", "eval")
-        }
-        self.record(k, f"RFT iteration {k}", _iteration_cost(run, it), seconds)
-        return agent
+        start = self.cfg.model if self.cfg.retrain == "base" else agent
+        run.stage(f"{it}/train", lambda f: self.sft_stage(f, data, start))
+        return self.evaluate_iteration(k, str(run.path(f"{it}/train") / "final"))
 
     def augment_stage(self, folder: Path, k: int) -> dict[str, Any]:
         """The expert set and every successful, new agent episode of iterations 1..k."""
@@ -65,8 +70,3 @@ class RFTRun(IPRRun):
                     added.append(episode)
         write_jsonl(folder / "data.jsonl", [*self.experts, *added])
         return {"experts": len(self.experts), "added": len(added)}
-
-
-def run_rft(cfg: RFTConfig) -> list[dict[str, Any]]:
-    """Run (or resume) RFT; the report rows, one per evaluated model."""
-    return RFTRun(cfg).run()

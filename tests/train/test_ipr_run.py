@@ -190,7 +190,9 @@ def test_an_unknown_method_is_refused(straight, tmp_path, capsys):
     path = tmp_path / "unknown.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["run", str(path)]) == 2
-    assert "unknown method 'reinforce'; known: ['eto', 'ipr', 'rft']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    known = "known: ['eto', 'gigpo', 'grpo', 'ipr', 'ppo', 'rft', 'step_ppo', "
+    assert f"unknown method 'reinforce'; {known}" in err
 
 
 def test_rft_retrains_the_base_model_on_experts_and_new_successes(

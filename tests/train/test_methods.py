@@ -1,0 +1,276 @@
+"""Every method end to end: ``ipr-train compare webshop --quick`` (the CI variant of the
+comparison) trains one tiny SFT model on the embedded WebShop and runs every method from
+it for one iteration; each method's artifacts are then checked against computations
+written here (advantages from the stored episodes with the statistics module, pairs from
+the stored branches, the discriminator's and the reward model's numbers from transformers'
+plain forward pass)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ipr_train.compare import METHODS, NAMES
+from ipr_train.records import read_pairs, read_trajectories
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, installed_data):
+    out = tmp_path_factory.mktemp("compare")
+    env = dict(os.environ, IPR_GYM_DATA=str(installed_data), IPR_PROGRESS="0")
+    done = subprocess.run(
+        [sys.executable, "-m", "ipr_train.cli", "compare", "webshop", "--quick",
+         "--output-dir", str(out / "runs"), "--results-dir", str(out / "results")],
+        env=env, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def _run(compared: Path, method: str) -> Path:
+    return compared / "runs" / method / "seed0"
+
+
+def _usable(run: Path) -> list:
+    episodes = read_trajectories(run / "iter_1" / "explore" / "branches.jsonl")
+    saved = json.loads((run / "iter_1" / "advantages" / "advantages.json").read_text())
+    usable = [i for i, e in enumerate(episodes) if e.steps and "error" not in e.meta]
+    assert [s["episode"] for s in saved] == usable
+    for s in saved:
+        episodes[s["episode"]].meta["position"] = s["episode"]
+    return [(episodes[s["episode"]], s["advantages"]) for s in saved]
+
+
+def _z(values: list[float]) -> list[float]:
+    if len(values) < 2:
+        return [0.0] * len(values)
+    m, s = statistics.mean(values), statistics.stdev(values)
+    return [(v - m) / (s + 1e-6) for v in values]
+
+
+def test_the_table_names_every_method_with_reward_success_and_cost(compared):
+    record = json.loads((compared / "results" / "compare_webshop_quick.json").read_text())
+    assert set(record["metrics"]["methods"]) == {"sft", *METHODS}
+    table = (compared / "results" / "compare_webshop_quick.md").read_text()
+    for method in ("sft", *METHODS):
+        assert f"| {NAMES[method]} | " in table
+    assert "| method | test avg reward | test success | policy calls | generated tokens |" in table
+    for method in METHODS:
+        report = (_run(compared, method) / "report.md").read_text()
+        assert "iteration 1 | ipr/WebShop-v0 | test | 3 |" in report
+
+
+def test_every_method_starts_from_the_one_sft_model(compared):
+    sft = str(compared / "runs" / "sft" / "sft" / "final")
+    for method in METHODS:
+        config = yaml.safe_load((_run(compared, method) / "config.yaml").read_text())
+        start = config["sft_model"] if method == "rft" else config["model"]  # RFT: base + SFT
+        assert start == sft and config["iterations"] == 1 and config["explore_limit"] == 2
+
+
+def test_ppo_whitens_the_outcome_over_the_batch(compared):
+    samples = _usable(_run(compared, "ppo"))
+    expected = _z([e.reward for e, _ in samples])
+    for (episode, got), value in zip(samples, expected, strict=True):
+        assert got == pytest.approx([value] * len(episode.steps), abs=1e-9)
+
+
+def test_step_ppo_whitens_monte_carlo_step_rewards(compared):
+    run = _run(compared, "step_ppo")
+    samples = _usable(run)
+    means = {
+        (m["expert"], m["step"]): m["mean"]
+        for m in json.loads((run / "iter_1/step_rewards/step_rewards.json").read_text())
+    }
+    rewards = [means[(e.meta["position"], t)] for e, _ in samples for t in range(len(e.steps))]
+    for episode, _ in samples:  # where the step ended the episode, its own outcome
+        last = len(episode.steps) - 1
+        if episode.steps[last].terminated:
+            assert means[(episode.meta["position"], last)] == episode.reward
+    flat = [a for _, adv in samples for a in adv]
+    assert flat == pytest.approx(_z(rewards), abs=1e-9)
+
+
+def test_grpo_normalises_within_the_task_group(compared):
+    samples = _usable(_run(compared, "grpo"))
+    for x in (0, 1):  # the two tasks, two episodes each (fewer where one failed to generate)
+        assert 1 <= len([1 for e, _ in samples if e.meta["expert"] == x]) <= 2
+    for episode, got in samples:
+        group = [e.reward for e, _ in samples if e.meta["expert"] == episode.meta["expert"]]
+        if len(group) == 1:
+            value = episode.reward / (1 + 1e-6)
+        else:
+            value = (episode.reward - statistics.mean(group)) / (statistics.stdev(group) + 1e-6)
+        assert got == pytest.approx([value] * len(episode.steps), abs=1e-9)
+
+
+def test_gigpo_adds_the_anchor_state_advantage(compared):
+    samples = _usable(_run(compared, "gigpo"))
+    episodes = [e for e, _ in samples]
+    gamma = 0.95
+    rows = []  # (episode, step, group, observation before the step, discounted return)
+    for i, e in enumerate(episodes):
+        for t in range(len(e.steps)):
+            ret = sum(gamma ** (u - t) * e.steps[u].reward for u in range(t, len(e.steps)))
+            anchor = "<start>" if t == 0 else e.steps[t - 1].observation
+            rows.append((i, t, e.meta["expert"], anchor, ret))
+    for (i, _, g, anchor, ret), got in zip(rows, [a for _, adv in samples for a in adv],
+                                           strict=True):  # fmt: skip
+        group = [x.reward for x in episodes if x.meta["expert"] == g]
+        if len(group) == 1:
+            episode = episodes[i].reward / (1 + 1e-6)
+        else:
+            m, s = statistics.mean(group), statistics.stdev(group)
+            episode = (episodes[i].reward - m) / (s + 1e-6)
+        same = [r for (_, _, g2, a2, r) in rows if g2 == g and a2 == anchor]
+        step = (
+            0.0
+            if len(same) == 1
+            else (ret - statistics.mean(same)) / (statistics.stdev(same) + 1e-6)
+        )
+        assert got == pytest.approx(episode + step, abs=1e-6)
+
+
+def test_stepagent_implicit_contrasts_the_expert_action_with_the_agents(
+    compared, continuation_logprob
+):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run = _run(compared, "stepagent_implicit")
+    experts = read_trajectories(run / "experts" / "experts.jsonl")[:2]
+    branches = read_trajectories(run / "iter_1" / "explore" / "branches.jsonl")
+    total = sum(len(e.steps) for e in experts)
+    assert len(branches) == 2 * total  # practice 2 at every prefix
+    assert all(len(b.steps) <= 1 for b in branches)  # one action each
+    differ = [b for b in branches
+              if b.steps and b.steps[0].action != experts[b.meta["expert"]].steps[
+                  b.meta["step"]].action]  # fmt: skip
+    pairs = read_pairs(run / "iter_1" / "pairs" / "pairs.jsonl")
+    assert len(pairs) == len(differ) > 0
+    for pair, branch in zip(pairs, differ, strict=True):
+        expert = experts[branch.meta["expert"]]
+        turn = expert.steps[branch.meta["step"]].turn
+        assert pair.prompt == expert.turns[:turn]
+        assert pair.chosen == (expert.turns[turn],) and pair.rejected == (branch.turns[turn],)
+    sft = compared / "runs" / "sft" / "sft" / "final"
+    tokenizer, model = AutoTokenizer.from_pretrained(sft), AutoModelForCausalLM.from_pretrained(sft)
+    reference = json.loads((run / "iter_1" / "reference" / "reference.json").read_text())
+    for pair, ref in zip(pairs[:3], reference, strict=False):
+        chosen, _ = continuation_logprob(model, tokenizer, pair.prompt, pair.chosen)
+        assert ref["chosen"] == pytest.approx(chosen, rel=1e-4)
+
+
+def test_stepagent_inverse_rewards_log_d(compared):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    run = _run(compared, "stepagent_inverse")
+    samples = _usable(run)
+    folder = run / "iter_1" / "discriminator" / "final"
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    rewards = []
+    for episode, _ in samples:
+        turns = episode.turns[: episode.steps[0].turn + 1]
+        text = tokenizer.apply_chat_template([{"role": t.role, "content": t.content}
+                                              for t in turns], tokenize=False)  # fmt: skip
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logit = float(model(input_ids=ids).logits[0, 0])
+        rewards.append(math.log(1 / (1 + math.exp(-logit))))
+    assert [a for _, adv in samples for a in adv] == pytest.approx(_z(rewards), abs=1e-4)
+    stats = json.loads((run / "iter_1" / "discriminator" / "stats.json").read_text())
+    assert stats["examples"] == 2 * len([1 for e, _ in samples])
+
+
+def test_policy_updates_train_the_agent_it_played(compared):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    sft = compared / "runs" / "sft" / "sft" / "final"
+    before = AutoModelForCausalLM.from_pretrained(sft).state_dict()
+    signal = []
+    for method in ("ppo", "grpo", "gigpo", "step_ppo", "stepagent_inverse"):
+        train = _run(compared, method) / "iter_1" / "train"
+        identity = json.loads((train / "run_identity.json").read_text())
+        assert identity["model"] == str(sft) and identity["loss"] == method
+        samples = _usable(_run(compared, method))
+        after = AutoModelForCausalLM.from_pretrained(train / "final").state_dict()
+        moved = any(not torch.equal(before[k], after[k]) for k in before)
+        # the KL term is 0 with its gradient at the start (the agent is the reference): the
+        # model moves exactly where some advantage is not 0
+        nonzero = any(abs(a) > 1e-9 for _, adv in samples for a in adv)
+        assert moved == nonzero, method
+        signal.append(nonzero)
+    assert any(signal)
+
+
+def test_ablations_share_iprs_pairs_and_differ_in_the_loss(compared):
+    ipr = _run(compared, "ipr")
+    for method, key in (("ipr_no_odpo", "outcome_weight"), ("ipr_no_sdpo", "step_weight"),
+                        ("ipr_no_sft", "sft_weight")):  # fmt: skip
+        run = _run(compared, method)
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        assert config["dpo"][key] == 0.0
+        pairs = (run / "iter_1" / "pairs" / "pairs.jsonl").read_bytes()
+        assert pairs == (ipr / "iter_1" / "pairs" / "pairs.jsonl").read_bytes()
+
+
+def test_rft_continues_from_the_sft_model_here(compared):
+    run = _run(compared, "rft")
+    identity = json.loads((run / "iter_1" / "train" / "run_identity.json").read_text())
+    assert identity["model"] == str(compared / "runs" / "sft" / "sft" / "final")
+
+
+def test_a_step_reward_model_learns_iprs_estimates_and_replaces_monte_carlo(
+    compared, tmp_path, installed_data
+):
+    """Fit on IPR's stored estimates (half of the tasks held out), then run IPR with it: the
+    step rewards are the model's numbers, no continuation is sampled."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ipr_train.cli import main
+
+    ipr = _run(compared, "ipr")
+    sft = compared / "runs" / "sft" / "sft" / "final"
+    model = tmp_path / "rm"
+    assert main(["reward-model", str(ipr), "--init", str(sft), "-o", str(model),
+                 "--heldout", "0.5", "--epochs", "2"]) == 0  # fmt: skip
+    report = json.loads((model / "agreement.json").read_text())
+    scored = (ipr / "iter_1" / "step_rewards" / "scored.jsonl").read_text().splitlines()
+    held = report["heldout"]
+    assert report["train_states"] + held["states"] == len(scored)
+    tokenizer = AutoTokenizer.from_pretrained(model / "final")
+    rm = AutoModelForSequenceClassification.from_pretrained(model / "final").eval()
+
+    def predict(messages):
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            return float(rm(input_ids=ids).logits[0, 0])
+
+    config = yaml.safe_load((ipr / "config.yaml").read_text())
+    config.update(output_dir=str(tmp_path / "ipr_rm"), step_reward_model=str(model / "final"))
+    path = tmp_path / "ipr_rm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, IPR_GYM_DATA=str(installed_data), IPR_PROGRESS="0")
+    done = subprocess.run([sys.executable, "-m", "ipr_train.cli", "run", str(path)], env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rewards = tmp_path / "ipr_rm" / "iter_1" / "step_rewards"
+    stats = json.loads((rewards / "stats.json").read_text())
+    assert stats["computed"] == 0 and stats.get("policy_calls", 0) == 0
+    lines = [json.loads(x) for x in (rewards / "scored.jsonl").read_text().split("\n") if x]
+    assert lines
+    for line in lines[:6]:
+        assert line["messages"][-1]["role"] == "assistant"
+        assert line["mean"] == pytest.approx(predict(line["messages"]), abs=1e-4)
