@@ -115,7 +115,7 @@ def _compare(args: argparse.Namespace) -> None:
     try:
         record = compare(args.env, out, quick=args.quick, methods=args.methods or METHODS,
                          seeds=args.seeds, results_dir=args.results_dir,
-                         data_dir=args.data_dir)  # fmt: skip
+                         data_dir=args.data_dir, sft_from=args.sft_from)  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     print(comparison_markdown(args.env, record))
@@ -174,6 +174,8 @@ def _main(argv: Sequence[str] | None) -> int:
     comparison.add_argument("--seeds", nargs="+", type=int, help="default: the budget's")
     comparison.add_argument("--results-dir", default="benchmarks/results",
                             help="where compare_<env>.{json,md} go")  # fmt: skip
+    comparison.add_argument("--sft-from", help="reuse this run's SFT (same settings), e.g. "
+                            "runs/quickstart/run for webshop")  # fmt: skip
     comparison.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA)")
     experts = commands.add_parser("experts", help="write an env's verified expert trajectories")
     experts.add_argument("env_id", help="ipr/WebShop-v0, ipr/ALFWorld-v0 or ipr/InterCodeSQL-v0")

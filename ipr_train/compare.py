@@ -73,7 +73,7 @@ class EnvSpec:
 ENVS = {
     "webshop": EnvSpec(
         "ipr/WebShop-v0", "train", ("test",), "first_result",
-        full=Budget(None, 6.84, 8, 1, 4, 2, 3, 30, 40),
+        full=Budget(None, 6.84, 6, 1, 4, 2, 3, 30, 40),
         quick=Budget(8, 100, 2, 1, 2, 2, 2, 3, 40, seeds=(0,)),
     ),
     "alfworld": EnvSpec(
@@ -164,6 +164,38 @@ def _seed_run(run: Path, sft_run: Path, shared: Path | None) -> None:
                 shutil.copytree(shared / "iter_1" / stage, run / "iter_1" / stage)
 
 
+def reuse_sft(run: Path, root: Path, base: dict[str, Any]) -> None:
+    """Start the comparison's SFT run from another run's (the quickstart's, say): its
+    demonstrations, tiny model, SFT and SFT evaluation, refused unless it trained and
+    evaluated with the same settings."""
+    import yaml
+
+    from ipr_train.methods.ipr import IPRConfig
+
+    theirs = IPRConfig.model_validate(yaml.safe_load((run / "config.yaml").read_text()))
+    ours = IPRConfig.model_validate(base)
+    for key in ("sft", "eval_generation", "policy", "slots"):
+        if getattr(theirs, key) != getattr(ours, key):
+            raise ValueError(f"{run}: its {key} settings differ from the comparison's")
+    if (
+        [e.model_dump(exclude={"kwargs"}) for e in theirs.eval]
+        != [e.model_dump(exclude={"kwargs"}) for e in ours.eval]
+        or theirs.env.id != ours.env.id
+        or theirs.env.limit != ours.env.limit
+    ):
+        raise ValueError(f"{run}: its env or evaluation differ from the comparison's")
+    if (root / "sft").exists():
+        return
+    model = Path(theirs.model)  # a relative path is the run's cwd's: try beside the run
+    model = model if model.is_dir() else run.parent / model.name
+    if not model.is_dir():
+        raise ValueError(f"{run}: its base model {theirs.model} is not there")
+    shutil.copy(run / "experts" / "experts.jsonl", root / "experts.jsonl")
+    shutil.copytree(model, root / "tiny-llama")
+    for stage in ("experts", "sft", "iter_0/eval"):
+        shutil.copytree(run / stage, root / "sft" / stage)
+
+
 def run_method(raw: dict[str, Any]) -> list[dict[str, Any]]:
     from ipr_train.methods import method_of
 
@@ -190,7 +222,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def compare(
     env: str, out: str | Path, *, quick: bool = False, methods: Sequence[str] = METHODS,
     seeds: Sequence[int] | None = None, results_dir: str | Path | None = None,
-    data_dir: str | None = None,
+    data_dir: str | None = None, sft_from: str | Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run (or resume) the comparison on ``env``; the results (and, with ``results_dir``,
     the table in ``<results_dir>/compare_<env>[_quick].{json,md}``)."""
@@ -209,6 +241,9 @@ def compare(
     if data_dir is not None:
         base["data_dir"] = data_dir
     began = time.perf_counter()
+    root.mkdir(parents=True, exist_ok=True)
+    if sft_from is not None:
+        reuse_sft(Path(sft_from), root, base)
     prepare(base, hidden=128, layers=2, source=spec.source, data_dir=data_dir)
     sft_rows = IPRRun(IPRConfig.model_validate(base)).run()
     sft_run = root / "sft"
@@ -223,8 +258,14 @@ def compare(
                 rows = run_method(raw)
                 results.setdefault(method, {"seeds": {}})["seeds"][seed] = summarise(rows)
                 bar.update(1)
+    clock = root / "seconds.json"  # summed over the invocations of a resumed comparison
+    seconds = (json.loads(clock.read_text()) if clock.is_file() else 0.0) + (
+        time.perf_counter() - began
+    )
+    clock.write_text(json.dumps(seconds))
     record = {"env": spec.env_id, "quick": quick, "budget": budget.__dict__,
-              "seconds": round(time.perf_counter() - began, 1),
+              "sft_from": None if sft_from is None else str(sft_from),
+              "seconds": round(seconds, 1),
               "sft_seconds": {k: v for k, v in sft_rows[0]["seconds"].items()},
               "methods": {m: _aggregate(r) for m, r in results.items()}}  # fmt: skip
     (root / "compare.json").write_text(json.dumps(record, indent=1))
@@ -255,6 +296,11 @@ def comparison_markdown(env: str, record: dict[str, Any]) -> str:
               if k.endswith("_reward")]  # fmt: skip
     b = record["budget"]
     steps = "" if b["max_steps"] is None else f", at most {b['max_steps']} steps"
+    reused = (
+        ""
+        if not record.get("sft_from")
+        else f" (its SFT and SFT evaluation taken from {record['sft_from']}, same settings)"
+    )
     head = ["method"]
     for s in splits:
         name = PAPER_SPLIT_NAMES.get(s, s)
@@ -272,7 +318,8 @@ def comparison_markdown(env: str, record: dict[str, Any]) -> str:
         f"{steps}; "
         f"seeds {b['seeds']}. Mean ± standard deviation over seeds; cost is per run "
         "(SFT's shared cost apart), train seconds exclude evaluation. "
-        f"The whole comparison took {record['seconds'] / 60:.1f} min.",
+        f"The whole comparison took {record['seconds'] / 60:.1f} min"
+        f"{reused}.",
         "",
         "| " + " | ".join(head) + " |",
         "|---|" + "---:|" * (len(head) - 1),

@@ -274,3 +274,22 @@ def test_a_step_reward_model_learns_iprs_estimates_and_replaces_monte_carlo(
     for line in lines[:6]:
         assert line["messages"][-1]["role"] == "assistant"
         assert line["mean"] == pytest.approx(predict(line["messages"]), abs=1e-4)
+
+
+def test_a_comparison_reuses_an_sft_run_only_with_the_same_settings(compared, tmp_path):
+    from ipr_train.compare import ENVS, base_config, reuse_sft
+
+    spec = ENVS["webshop"]
+    sft_run = compared / "runs" / "sft"
+    base = base_config(spec, spec.quick, tmp_path / "again")
+    (tmp_path / "again").mkdir()
+    reuse_sft(sft_run, tmp_path / "again", base)
+    for stage in ("experts", "sft", "iter_0/eval"):
+        assert (tmp_path / "again" / "sft" / stage / "stats.json").is_file()
+    same = (tmp_path / "again" / "sft" / "sft" / "final" / "model.safetensors").read_bytes()
+    assert same == (sft_run / "sft" / "final" / "model.safetensors").read_bytes()
+    other = dict(base, sft=dict(base["sft"], learning_rate=1e-3))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match="its sft settings differ"):
+        reuse_sft(sft_run, tmp_path / "other", other)
+    assert not (tmp_path / "other" / "sft").exists()
