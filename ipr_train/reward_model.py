@@ -51,13 +51,15 @@ def read_scored(runs: Sequence[str | Path]) -> list[dict[str, Any]]:
 def split_by_task(
     scored: list[dict[str, Any]], heldout: float, seed: int = 0
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train and held-out states: a fraction ``heldout`` of the (run, expert) tasks held out."""
-    tasks = sorted({(s["run"], s["expert"]) for s in scored})
+    """Train and held-out states: a fraction ``heldout`` of the tasks held out, a task being
+    an expert's index (runs of one expert set, other seeds, share it: their states of a task
+    stay on one side)."""
+    tasks = sorted({s["expert"] for s in scored})
     random.Random(seed).shuffle(tasks)
     cut = max(1, round(heldout * len(tasks))) if heldout > 0 and len(tasks) > 1 else 0
     held = set(tasks[:cut])
-    train = [s for s in scored if (s["run"], s["expert"]) not in held]
-    return train, [s for s in scored if (s["run"], s["expert"]) in held]
+    train = [s for s in scored if s["expert"] not in held]
+    return train, [s for s in scored if s["expert"] in held]
 
 
 def agreement(
@@ -113,7 +115,11 @@ def train_reward_model(
                               "loss_last": result.loss_history[-1]}  # fmt: skip
     if held:
         predicted = score(out / "final", [s["messages"] for s in held], max_length=max_length)
-        report["heldout"] = agreement(predicted, [s["mean"] for s in held], held, tau)
+        target = [s["mean"] for s in held]
+        report["heldout"] = agreement(predicted, target, held, tau)
+        constant = sum(s["mean"] for s in train) / len(train)  # the baseline: no model
+        report["heldout"]["mse_of_the_train_mean"] = sum((constant - t) ** 2
+                                                         for t in target) / len(target)  # fmt: skip
     (out / "agreement.json").write_text(json.dumps(report, indent=1))
     return report
 

@@ -80,6 +80,9 @@ def train_scorer(
 ) -> TrainResult:  # fmt: skip
     """Fit the scorer in (or built from) ``init`` to ``targets``: ``objective`` "bce" (0/1
     labels, a discriminator) or "mse" (values, a reward model); saved to ``output_dir/final``."""
+    import torch
+
+    torch.manual_seed(schedule.seed)  # the new head's initialisation
     tokenizer, model = load_scorer(init)
     pad = _pad(tokenizer)
     data = [ScoredText(encode_scored(tokenizer, c, max_length), float(t))

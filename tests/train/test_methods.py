@@ -29,7 +29,7 @@ def compared(tmp_path_factory, installed_data):
     done = subprocess.run(
         [sys.executable, "-m", "ipr_train.cli", "compare", "webshop", "--quick",
          "--output-dir", str(out / "runs"), "--results-dir", str(out / "results")],
-        env=env, capture_output=True, text=True, timeout=1500,
+        env=env, capture_output=True, text=True, timeout=2400,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return out
