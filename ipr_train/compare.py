@@ -70,6 +70,10 @@ class EnvSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+# Full budgets sized so each comparison fits about an hour of this 2-core machine (measured:
+# ALFWorld 47 min, InterCode 72 min, run side by side with one thread each). ALFWorld's 10
+# steps and InterCode's 8 are below the envs' own limits (20, 10): the runs would otherwise
+# take twice as long, and a d=128 model from scratch succeeds at neither.
 ENVS = {
     "webshop": EnvSpec(
         "ipr/WebShop-v0", "train", ("test",), "first_result",
@@ -78,12 +82,12 @@ ENVS = {
     ),
     "alfworld": EnvSpec(
         "ipr/ALFWorld-v0", "train", ("valid_seen", "valid_unseen"), None,
-        full=Budget(400, 4, 6, 1, 4, 2, 3, 20, 24, max_steps=20),
+        full=Budget(400, 2, 3, 1, 4, 2, 2, 10, 24, max_steps=10),
         quick=Budget(4, 10, 2, 1, 2, 2, 2, 1, 16, max_steps=6, seeds=(0,)),
     ),
     "intercode": EnvSpec(
         "ipr/InterCodeSQL-v0", "train", ("test",), None, kwargs={"backend": "sqlite"},
-        full=Budget(None, 10, 8, 1, 4, 2, 3, 30, 48),
+        full=Budget(None, 4, 6, 1, 4, 2, 3, 30, 48, max_steps=8),
         quick=Budget(4, 10, 2, 1, 2, 2, 2, 2, 32, max_steps=4, seeds=(0,)),
     ),
 }  # fmt: skip
