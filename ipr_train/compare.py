@@ -78,7 +78,7 @@ ENVS = {
     "webshop": EnvSpec(
         "ipr/WebShop-v0", "train", ("test",), "first_result",
         full=Budget(None, 6.84, 6, 1, 4, 2, 3, 30, 40),
-        quick=Budget(8, 100, 2, 1, 2, 2, 2, 3, 40, seeds=(0,)),
+        quick=Budget(8, 50, 2, 1, 2, 2, 2, 3, 40, max_steps=6, seeds=(0,)),
     ),
     "alfworld": EnvSpec(
         "ipr/ALFWorld-v0", "train", ("valid_seen", "valid_unseen"), None,
