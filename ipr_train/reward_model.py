@@ -6,8 +6,9 @@ Training data are the ``scored.jsonl`` files of the runs' ``iter_*/step_rewards`
 (each state IPR scored: the conversation up to and including the action's reply, and the
 mean outcome of the scorer's continuations). Tasks, not states, are held out: a held-out
 task's states were never seen in training, so the agreement (``agreement.json``: mean
-squared error, Pearson correlation, and how often the model and Monte Carlo agree on
-IPR's step-pair rule, expert minus agent above tau) says how well it transfers.
+squared error beside that of the train states' mean, Pearson correlation, and how often the
+model and Monte Carlo agree on IPR's step-pair rule, expert minus agent above tau; with the
+held-out tasks' indices) says how well it transfers.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def train_reward_model(
                                     "data": sorted(map(str, runs))})  # fmt: skip
     report: dict[str, Any] = {"train_states": len(train), "steps": result.steps,
                               "loss_first": result.loss_history[0],
-                              "loss_last": result.loss_history[-1]}  # fmt: skip
+                              "loss_last": result.loss_history[-1],
+                              "heldout_experts": sorted({s["expert"] for s in held})}  # fmt: skip
     if held:
         predicted = score(out / "final", [s["messages"] for s in held], max_length=max_length)
         target = [s["mean"] for s in held]

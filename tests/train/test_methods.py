@@ -249,6 +249,12 @@ def test_a_step_reward_model_learns_iprs_estimates_and_replaces_monte_carlo(
     scored = (ipr / "iter_1" / "step_rewards" / "scored.jsonl").read_text().splitlines()
     held = report["heldout"]
     assert report["train_states"] + held["states"] == len(scored)
+    states = [json.loads(line) for line in scored]
+    gone = set(report["heldout_experts"])
+    assert len(gone) == round(0.5 * len({s["expert"] for s in states})) >= 1
+    held_states = [s for s in states if s["expert"] in gone]
+    train_states = [s for s in states if s["expert"] not in gone]
+    assert (held["states"], report["train_states"]) == (len(held_states), len(train_states))
     tokenizer = AutoTokenizer.from_pretrained(model / "final")
     rm = AutoModelForSequenceClassification.from_pretrained(model / "final").eval()
 
@@ -257,6 +263,14 @@ def test_a_step_reward_model_learns_iprs_estimates_and_replaces_monte_carlo(
         ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
         with torch.no_grad():
             return float(rm(input_ids=ids).logits[0, 0])
+
+    # the held-out agreement and its no-model baseline (the train states' mean), recomputed
+    target = [s["mean"] for s in held_states]
+    errors = [(predict(s["messages"]) - s["mean"]) ** 2 for s in held_states]
+    assert held["mse"] == pytest.approx(statistics.fmean(errors), abs=1e-4)
+    constant = statistics.fmean(s["mean"] for s in train_states)
+    baseline = statistics.fmean((constant - t) ** 2 for t in target)
+    assert held["mse_of_the_train_mean"] == pytest.approx(baseline, abs=1e-9)
 
     config = yaml.safe_load((ipr / "config.yaml").read_text())
     config.update(output_dir=str(tmp_path / "ipr_rm"), step_reward_model=str(model / "final"))
