@@ -11,6 +11,16 @@ from ipr_gym.data import data_status, install_from
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The two xdist workers take whole files in collection order, where these come last: a slow
+# file taken last runs alone while the other worker idles. Collected first, they run beside
+# the rest (test_methods' comparison fixture alone takes 150-350 s).
+SLOWEST_FIRST = ("tests/train/test_methods.py", "tests/train/test_ipr_run.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 def _shared_data() -> Path:
     path = Path(os.environ.get("IPR_SHARED_DATA", REPO.parent / "shared" / "data"))
