@@ -246,14 +246,14 @@ def main(argv: list[str]) -> int:
             "BeautifulSoup (it leaves out WebShop's Lucene search). Snapshot+restore and "
             "replay are wall-clock medians at step 5; world memory is what tracemalloc sees "
             "allocated by building the catalog, search index and goals. The search rows "
-            "compare the default search with WebShop's Lucene (Anserini 0.14 through pyjnius) "
-            "on the embedded catalog: the analyzer's terms of every product document and human "
-            "query, and for each of WebShop's distinct human search queries the whole top 50 "
-            "(order included) and the top result (queries Lucene finds something for); the "
-            "times are per query, first searches (no cache), Lucene's including the JNI call. "
-            "The "
-            "stream rows load a 100,000-product file in WebShop's format (embedded records "
-            "repeated) streamed with ijson against json.load of the whole file (tracemalloc peaks)."
+            "compare the default search with WebShop's Lucene (Anserini 0.14, in a Java child "
+            "process) on the embedded catalog: the analyzer's terms of every product document "
+            "and human query, and for each of WebShop's distinct human search queries the "
+            "whole top 50 (order included) and the top result (queries Lucene finds something "
+            "for); the times are per query, first searches (no cache), Lucene's including the "
+            "call into Java. The stream rows load a 100,000-product file in WebShop's format "
+            "(embedded records repeated) streamed with ijson against json.load of the whole "
+            "file (tracemalloc peaks)."
         ),
     )  # fmt: skip
     return 0

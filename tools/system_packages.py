@@ -1,9 +1,10 @@
 """The system programs the test suite uses, installed when missing (Debian, as root).
 
 ``tox -e test`` runs this before pytest: MariaDB (InterCode-SQL's MySQL backend), Chromium
-and ChromeDriver (the WebShop site in a real browser), a Java runtime (WebShop's Lucene
-search). As root it installs what is missing with apt-get; otherwise it names, in one line,
-the packages to install and exits 1, so the tests never run half-equipped.
+and ChromeDriver (the WebShop site in a real browser), a JDK (WebShop's Lucene search, whose
+Java child process is launched from its source file). As root it installs what is missing
+with apt-get; otherwise it names, in one line, the packages to install and exits 1, so the
+tests never run half-equipped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ NEEDED = (  # command, Debian package, what uses it
     ("mariadbd", "mariadb-server", "InterCode-SQL on MariaDB"),
     ("chromium", "chromium", "the WebShop site's browser test"),
     ("chromedriver", "chromium-driver", "the WebShop site's browser test"),
-    ("java", "openjdk-17-jre-headless", "WebShop's Lucene search"),
+    ("javac", "openjdk-17-jdk-headless", "WebShop's Lucene search (a Java child process)"),
 )
 
 

@@ -2,15 +2,18 @@
 
 WebShop indexes ``search_document`` with pyserini (Anserini's ``IndexCollection``,
 ``JsonCollection``, default analyzer) and searches with BM25 (k1=0.9, b=0.4). This backend
-does the same with the same Java classes, so rankings are WebShop's. It needs Java (17
-works with Anserini 0.14, the one pyserini 0.17 ships), ``pyjnius``, and Anserini's fat
-jar: from an installed pyserini 0.17 (``pip install --no-deps pyserini==0.17.0``) or
-``$IPR_ANSERINI_JAR``. Indexes are cached under the data directory by content hash.
+does the same with the same Java classes, so rankings are WebShop's. The classes run in a
+Java child process (``AnseriniServer.java``, launched as a source file, so a JDK is needed:
+17 works with Anserini 0.14, the one pyserini 0.17 ships), never inside Python: a JVM in the
+same process as torch crashed test workers. Anserini's fat jar comes from an installed
+pyserini 0.17 (``pip install --no-deps pyserini==0.17.0``) or ``$IPR_ANSERINI_JAR``.
+Indexes are cached under the data directory by content hash.
 """
 
 from __future__ import annotations
 
-import functools
+import atexit
+import base64
 import hashlib
 import importlib.util
 import json
@@ -18,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,10 +31,11 @@ from ipr_gym.data import data_root
 from ipr_gym.webshop.search import CACHE_SIZE, SEARCH_RETURN_N
 
 JAR_VAR = "IPR_ANSERINI_JAR"
+SERVER_SOURCE = Path(__file__).with_name("AnseriniServer.java")
 
 
 class LuceneUnavailable(RuntimeError):
-    """Java, pyjnius or Anserini's jar is missing."""
+    """Java or Anserini's jar is missing, or Anserini's Java process ended."""
 
 
 def anserini_jar() -> Path:
@@ -45,34 +50,120 @@ def anserini_jar() -> Path:
                 return jars[-1]
     raise LuceneUnavailable(
         "search='lucene' needs Anserini's jar: pip install --no-deps pyserini==0.17.0 "
-        f"(or set ${JAR_VAR}), plus pyjnius and Java"
+        f"(or set ${JAR_VAR}), plus a JDK (11 or newer)"
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _searcher_class(jar: str) -> Any:
-    if shutil.which("java") is None:
-        raise LuceneUnavailable("search='lucene' needs Java on PATH")
-    try:
-        import jnius_config  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise LuceneUnavailable("search='lucene' needs pyjnius: pip install pyjnius") from exc
-    if not jnius_config.vm_running:
-        jnius_config.add_classpath(jar)
-    from jnius import autoclass  # type: ignore[import-not-found]
+class AnseriniProcess:
+    """Anserini's searcher and analyzer in a Java child process (``AnseriniServer.java``),
+    one request per line over its stdin/stdout: a JVM crash ends this child with a clear
+    error, never the Python process. It starts on first use and stops with ``close()``, at
+    interpreter exit, or when this process dies (its stdin closes)."""
 
-    return autoclass("io.anserini.search.SimpleSearcher")
+    def __init__(self, jar: Path | None = None):
+        self.jar = jar or anserini_jar()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: Any = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        java = shutil.which("java")
+        if java is None:
+            raise LuceneUnavailable("search='lucene' needs Java (a JDK, 11 or newer) on PATH")
+        self._stderr = tempfile.TemporaryFile()
+        proc = subprocess.Popen(
+            [java, "-Xss4m", "-cp", str(self.jar), str(SERVER_SOURCE)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+        )  # fmt: skip
+        self._proc = proc
+        if self._read_line() != b"ok":
+            raise self._died("did not start")
+        return proc
+
+    def _read_line(self) -> bytes:
+        assert self._proc is not None and self._proc.stdout is not None
+        return self._proc.stdout.readline().rstrip(b"\n")
+
+    def _died(self, what: str) -> LuceneUnavailable:
+        proc, self._proc = self._proc, None
+        code = None
+        if proc is not None:
+            proc.kill()
+            code = proc.wait()
+        tail = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode("utf-8", "replace")[-2000:]
+            self._stderr.close()
+            self._stderr = None
+        return LuceneUnavailable(
+            f"Anserini's Java process {what} (exit code {code}); the next search starts a "
+            f"new one. Its last output:\n{tail}"
+        )
+
+    def call(self, op: str, *args: str) -> list[str]:
+        """One request: the answer's fields, or ``LuceneUnavailable`` if the child died."""
+        line = "\t".join([op, *(base64.b64encode(a.encode()).decode() for a in args)])
+        with self._lock:
+            proc = self._proc if self._proc and self._proc.poll() is None else self._start()
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(line.encode() + b"\n")
+                proc.stdin.flush()
+            except OSError:
+                raise self._died("ended") from None
+            reply = self._read_line()
+            if not reply:
+                raise self._died("ended")
+        kind, *fields = reply.split(b"\t")
+        values = [base64.b64decode(f).decode() for f in fields]
+        if kind != b"ok":
+            raise RuntimeError(f"Anserini refused {op} {list(args)[:2]}: {values[0]}")
+        return values
+
+    def close(self) -> None:
+        with self._lock:
+            proc, self._proc = self._proc, None
+            if proc is not None and proc.poll() is None:
+                assert proc.stdin is not None
+                proc.stdin.close()  # end of input ends the server
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if self._stderr is not None:
+                self._stderr.close()
+                self._stderr = None
+
+
+_PROCESSES: dict[int, AnseriniProcess] = {}
+
+
+def anserini() -> AnseriniProcess:
+    """This process's Anserini child (one for every searcher and the analyzer), stopped at
+    exit; a forked process starts its own rather than share the parent's pipe."""
+    process = _PROCESSES.get(os.getpid())
+    if process is None:
+        process = _PROCESSES[os.getpid()] = AnseriniProcess()
+        atexit.register(process.close)
+    return process
 
 
 def anserini_terms(text: str) -> list[str]:
     """The terms Anserini's default English analyzer makes of ``text`` (the reference for
     ``ipr_gym.webshop.analyzer``)."""
-    _searcher_class(str(anserini_jar()))  # starts the JVM with the jar
-    from jnius import autoclass  # type: ignore[import-not-found]
+    return anserini().call("terms", text)
 
-    utils = autoclass("io.anserini.analysis.AnalyzerUtils")
-    analyzer = autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
-    return list(utils.analyze(analyzer, text).toArray())
+
+def lucene_int_to_byte4(lengths: Sequence[int]) -> list[int]:
+    """Lucene's ``SmallFloat.intToByte4`` of each length, as an unsigned byte."""
+    return [int(b) for b in anserini().call("byte4", *map(str, lengths))]
+
+
+def lucene_byte4_to_int(norms: Sequence[int]) -> list[int]:
+    """Lucene's ``SmallFloat.byte4ToInt`` of each norm byte (0-255)."""
+    return [int(n) for n in anserini().call("int4", *map(str, norms))]
 
 
 def build_index(asins: Sequence[str], documents: Sequence[str], jar: Path) -> Path:
@@ -109,15 +200,16 @@ class LuceneSearch:
     """``search(query) -> [asin, ...]``, WebShop's top 50 from Lucene."""
 
     def __init__(self, asins: Sequence[str], documents: Sequence[str], k: int = SEARCH_RETURN_N):
-        jar = anserini_jar()
         self.k = k
-        self._searcher = _searcher_class(str(jar))(str(build_index(asins, documents, jar)))
+        self._process = anserini()
+        self._index = str(build_index(asins, documents, self._process.jar))
+        self._process.call("open", self._index)
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def search(self, query: str) -> tuple[str, ...]:
         hit = self._cache.get(query)
         if hit is None:
-            hit = tuple(h.docid for h in self._searcher.search(query, self.k))
+            hit = tuple(self._process.call("search", self._index, str(self.k), query))
             self._cache[query] = hit
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)

@@ -1,17 +1,26 @@
 """The default search against WebShop's own: Anserini's analyzer and Lucene's ranking, run
-through Java (Anserini 0.14's jar, pyjnius; .ci/run installs them)."""
+in Anserini's Java child process (Anserini 0.14's jar and a JDK; the test command installs
+them). No JVM runs inside the test worker."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 
 import gymnasium as gym
 import pytest
 
 import ipr_gym  # noqa: F401 - registers the ids
 from ipr_gym.webshop.analyzer import analyze
-from ipr_gym.webshop.lucene import LuceneSearch, anserini_terms
+from ipr_gym.webshop.lucene import (
+    LuceneSearch,
+    LuceneUnavailable,
+    anserini_terms,
+    lucene_byte4_to_int,
+    lucene_int_to_byte4,
+)
 from ipr_gym.webshop.search import BM25Search, byte4_to_int, int_to_byte4
 
 EDGE_CASES = [
@@ -60,16 +69,9 @@ def test_terms_equal_anserinis_analyzer(embedded, human_queries, shared_data, in
 
 
 def test_length_norms_equal_lucenes_smallfloat():
-    anserini_terms("start the JVM")  # with Anserini's jar on the class path
-    from jnius import autoclass
-
-    small = autoclass("org.apache.lucene.util.SmallFloat")
     lengths = [*range(300), 1000, 4095, 65537, 10**6, 2**31 - 1]
-    assert [int_to_byte4(n) for n in lengths] == [small.intToByte4(n) & 0xFF for n in lengths]
-    assert [byte4_to_int(b) for b in range(256)] == [
-        small.byte4ToInt(b - 256 if b > 127 else b)
-        for b in range(256)  # a Java byte
-    ]
+    assert [int_to_byte4(n) for n in lengths] == lucene_int_to_byte4(lengths)
+    assert [byte4_to_int(b) for b in range(256)] == lucene_byte4_to_int(range(256))
 
 
 def test_ranking_equals_lucenes_top_50_on_every_human_query(embedded, human_queries):
@@ -88,3 +90,18 @@ def test_ties_go_to_the_smaller_product_id():
     red = ("B01", "B03", "B09", "B07")  # "blue shoe" matches "shoes" alone
     assert ours.search("red shoes") == lucene.search("red shoes") == red
     assert ours.search("shoe") == lucene.search("shoe") == ("B01", "B03", "B07", "B09")
+
+
+def test_the_jvm_runs_in_a_child_process_and_its_crash_is_an_error_not_a_crash():
+    asins, documents = ["B01", "B02"], ["red shoe", "blue hat"]
+    search = LuceneSearch(asins, documents)
+    assert search.search("red shoes") == ("B01",)
+    maps = open("/proc/self/maps").read()
+    assert "libjvm" not in maps and "libjli" not in maps  # no JVM in this process
+    child = search._process._proc
+    assert child is not None and child.poll() is None
+    os.kill(child.pid, signal.SIGKILL)  # what a JVM crash does to the child
+    with pytest.raises(LuceneUnavailable, match=r"Java process ended .*next search starts"):
+        search.search("blue hats")
+    assert search.search("blue hats") == ("B02",)  # a new child serves the next search
+    assert search._process._proc is not child

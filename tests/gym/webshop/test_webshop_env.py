@@ -172,7 +172,7 @@ def test_unknown_catalog_and_split_fail_clearly(installed_data):
 
 
 def test_lucene_backend_plays_and_ranks_like_anserini(installed_data):
-    """WebShop's own search (Anserini's Lucene via pyjnius; .ci/run installs the jar)."""
+    """WebShop's own search (Anserini's Lucene in its Java child; the test command installs it)."""
     make = functools.partial(gym.make, "ipr/WebShop-v0", split="all", search="lucene")
     env = make()
     shop = env.unwrapped
