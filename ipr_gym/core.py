@@ -186,7 +186,9 @@ class EpisodeError(RuntimeError):
 class TextEnv(gym.Env[str, str]):
     """Base class of all ipr_gym environments; see the module docstring for the contract."""
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}  # noqa: RUF012 - gymnasium's own type
+    # "ansi": render() returns the last observation; "human": reset, step and restore print it
+    # (gymnasium's convention for text envs), render() returns None
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}  # noqa: RUF012 - gymnasium's type
 
     def __init__(
         self,
@@ -197,8 +199,8 @@ class TextEnv(gym.Env[str, str]):
     ):
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be >= 1 or None, got {max_episode_steps}")
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        if render_mode not in (None, "ansi", "human"):
+            raise ValueError(f"render_mode must be None, 'ansi' or 'human', got {render_mode!r}")
         self.split = split
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
@@ -301,11 +303,16 @@ class TextEnv(gym.Env[str, str]):
         )
         self._episode_done = result.terminated or truncated
         info = self._info(won=result.won, invalid=result.invalid)
-        self._episode_last = (result.observation, info)
+        self._last(result.observation, info)
         return result.observation, float(result.reward), result.terminated, truncated, info
 
     def render(self) -> str | None:
         return self._episode_last[0] if self.render_mode == "ansi" else None
+
+    def _last(self, observation: str, info: dict[str, Any]) -> None:
+        self._episode_last = (observation, info)
+        if self.render_mode == "human":
+            print(observation, flush=True)
 
     # ----------------------------------------------------------------- snapshots
     def snapshot(self) -> Snapshot:
@@ -338,7 +345,7 @@ class TextEnv(gym.Env[str, str]):
         else:
             self._episode_task = snapshot.task
             self._episode_actions = list(snapshot.actions)
-            self._episode_last = (snapshot.observation, copy.deepcopy(snapshot.info))
+            self._last(snapshot.observation, copy.deepcopy(snapshot.info))
             self._episode_done = snapshot.ended
         obs, info = self._episode_last
         return obs, copy.deepcopy(info)
@@ -350,7 +357,7 @@ class TextEnv(gym.Env[str, str]):
         self._episode_actions = []
         self._episode_done = False
         info = self._info(won=False, invalid=False)
-        self._episode_last = (obs, info)
+        self._last(obs, info)
         return obs, copy.deepcopy(info)
 
     def _info(self, *, won: bool, invalid: bool) -> dict[str, Any]:

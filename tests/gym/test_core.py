@@ -102,3 +102,20 @@ def test_restore_through_time_limit_wrapper_keeps_its_counter():
     ipr_gym.restore(env, snap)
     assert env.step("look")[3] is False
     assert env.step("look")[3] is True
+
+
+def test_render_modes_follow_gymnasiums_text_convention(capsys):
+    ansi = ToyEnv(render_mode="ansi")
+    obs, _ = ansi.reset(options={"task": "garden"})
+    assert ansi.render() == obs and capsys.readouterr().out == ""
+    human = ToyEnv(render_mode="human")
+    shown = [human.reset(options={"task": "garden"})[0]]
+    shown.append(human.step("take key")[0])
+    snap = human.snapshot()
+    shown.append(human.step("go to garden")[0])
+    shown.append(human.restore(snap)[0])
+    assert human.render() is None
+    assert capsys.readouterr().out == "".join(f"{o}\n" for o in shown)
+    assert shown[1] == shown[3] != shown[2]
+    with pytest.raises(ValueError, match="'ansi' or 'human'"):
+        ToyEnv(render_mode="rgb_array")
