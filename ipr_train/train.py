@@ -125,6 +125,9 @@ def train(
     from torch.utils.data import DataLoader, RandomSampler
     from transformers import get_scheduler
 
+    from ipr_train.determinism import pin_threads
+
+    pin_threads()
     set_seed(schedule.seed)
     # launched on several processes on a machine without GPUs: accelerate needs cpu=True to
     # join them (gloo); without it every process would train alone on all the data

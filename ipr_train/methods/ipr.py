@@ -135,7 +135,9 @@ class IPRRun:
 
     def __init__(self, cfg: IPRConfig):
         from ipr_gym.react import get_protocol
+        from ipr_train.determinism import pin_threads
 
+        pin_threads()  # before any stage computes, a resumed one too
         self.cfg = cfg
         self.run_dir = RunDir(cfg.output_dir, cfg.model_dump(mode="json"))
         self.title = f"{self.NAME} on {cfg.env.id} ({cfg.env.split})"

@@ -29,6 +29,9 @@ class HFPolicy(Policy):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from ipr_train.determinism import pin_threads
+
+        pin_threads()
         if isinstance(model, str):
             kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
