@@ -39,6 +39,26 @@ def _sft(path: str) -> None:
               f"model in {Path(cfg.output_dir) / 'final'}")  # fmt: skip
 
 
+def _quickstart(args: argparse.Namespace) -> None:
+    import shutil
+
+    from ipr_train.quickstart import quickstart
+
+    out = Path(args.output_dir)
+    run = out / "run"
+    if args.fresh:
+        shutil.rmtree(out, ignore_errors=True)
+    elif run.is_dir():
+        print(f"{out} holds an earlier quickstart: its finished stages are reused, so a finished "
+              f"run only prints its report again (--fresh, or deleting {out}, starts afresh)",
+              file=sys.stderr, flush=True)  # fmt: skip
+    quickstart(out, quick=args.quick, hidden=args.hidden, layers=args.layers)
+    print((run / "report.md").read_text())
+    print((run / "timings.md").read_text())
+    print(f"report: {run / 'report.md'}\nplot:   {run / 'report.png'}\n"
+          f"wall time per stage: {run / 'timings.md'}")  # fmt: skip
+
+
 def check_envs(envs: Sequence[Any], data_dir: str | None, where: str, key: str = "envs") -> None:
     """Build every env of a config once, before any model loads: a bad split or option is
     reported up front, naming the entry."""
@@ -149,6 +169,8 @@ def _main(argv: Sequence[str] | None) -> int:
     quick.add_argument("--quick", action="store_true", help="every stage shrunk (CI)")
     quick.add_argument("--hidden", type=int, default=128, help="the tiny model's width")
     quick.add_argument("--layers", type=int, default=2, help="the tiny model's layers")
+    quick.add_argument("--fresh", action="store_true",
+                       help="delete an earlier run in --output-dir and start again")  # fmt: skip
     sft = commands.add_parser("sft", help="supervised fine-tuning from a YAML config")
     sft.add_argument("config")
     evaluation = commands.add_parser("eval", help="evaluate a policy from a YAML config")
@@ -188,12 +210,13 @@ def _main(argv: Sequence[str] | None) -> int:
                          help="keep replays that score at least this (default 1.0)")  # fmt: skip
     experts.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
     args = parser.parse_args(argv)
+    if not sys.stderr.isatty():  # a log: no per-load bars from transformers, ours stay
+        from ipr_train.progress import quiet_transformers
+
+        quiet_transformers()
     try:
         if args.command == "quickstart":
-            from ipr_train.quickstart import quickstart
-
-            quickstart(args.output_dir, quick=args.quick, hidden=args.hidden, layers=args.layers)
-            print((Path(args.output_dir) / "run" / "report.md").read_text())
+            _quickstart(args)
         elif args.command == "sft":
             _sft(args.config)
         elif args.command == "eval":

@@ -1,6 +1,8 @@
 """Progress bars and metric logs: every long stage shows where it is and leaves numbers.
 
-``progress_bar`` is tqdm (to stderr; silent when ``IPR_PROGRESS=0``). ``MetricsLog``
+``progress_bar`` is tqdm on stderr: a live bar on a terminal; elsewhere (a log file, CI)
+one plain line at most every ``LOG_INTERVAL`` seconds, so logs stay readable; silent when
+``IPR_PROGRESS=0``. ``MetricsLog``
 appends one JSON object per event to ``metrics.jsonl`` in a run's folder and, when
 TensorBoard is installed, writes the same scalars there.
 """
@@ -9,16 +11,38 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+LOG_INTERVAL = 10.0
+
+
+class _Lines:
+    """A stream for tqdm where no terminal is: each refresh becomes one line of its own
+    (tqdm redraws with carriage returns, which a log file keeps as one endless line)."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").strip()
+        if line:
+            self.stream.write(line + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def progress_bar(total: int | None, desc: str, **kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
     disable = kwargs.pop("disable", False) or os.environ.get("IPR_PROGRESS", "1") == "0"
-    return tqdm(total=total, desc=desc, dynamic_ncols=True, disable=disable, **kwargs)
+    if sys.stderr.isatty():
+        return tqdm(total=total, desc=desc, dynamic_ncols=True, disable=disable, **kwargs)
+    return tqdm(total=total, desc=desc, file=_Lines(sys.stderr), ncols=100,
+                mininterval=LOG_INTERVAL, disable=disable, **kwargs)  # fmt: skip
 
 
 def quiet_transformers() -> None:

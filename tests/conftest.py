@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ipr_gym.data import data_status, install_from
+from ipr_gym.data import data_root, data_status, install_from
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,11 +37,11 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def installed_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with every dataset installed: $IPR_GYM_DATA if complete, else a
-    fresh install from the shared copy."""
-    given = os.environ.get("IPR_GYM_DATA")
-    if given and all(s.state == "installed" for s in data_status(given)):
-        return Path(given)
+    """A data directory with every dataset installed: the library's own (``$IPR_GYM_DATA``,
+    else the user cache) if complete, else a fresh install from the shared copy."""
+    given = data_root()
+    if all(s.state == "installed" for s in data_status(given)):
+        return given
     root = tmp_path_factory.mktemp("ipr-data")
     for name in ("alfworld", "intercode", "webshop"):
         install_from(name, _shared_data(), root)

@@ -43,19 +43,18 @@ RUN = [
 
 
 def _env(data):
-    return dict(os.environ, IPR_GYM_DATA=str(data), IPR_PROGRESS="0", OMP_NUM_THREADS="1")
+    return dict(os.environ, IPR_GYM_DATA=str(data), IPR_PROGRESS="0", IPR_THREADS="1")
 
 
 def artifacts(run: Path) -> dict[str, bytes]:
-    """Every file a stage wrote, but for wall-clock fields (stats, metrics, report) and the
-    files that name the run's own folder (its config, the training identities)."""
+    """Every file a stage wrote, the report and its plot included, but for wall-clock fields
+    (stats, metrics, timings) and the files that name the run's own folder (its config, the
+    training identities)."""
     out = {}
-    skip = ("stats.json", "metrics.jsonl", "report.md", "config.yaml", "run_identity.json")
+    skip = ("stats.json", "metrics.jsonl", "timings.md", "config.yaml", "run_identity.json")
     for path in sorted(run.rglob("*")):
         name = path.relative_to(run).as_posix()
-        if not path.is_file() or path.name in skip:
-            continue
-        if "tensorboard" in name or path.name == "report.png":
+        if not path.is_file() or path.name in skip or "tensorboard" in name:
             continue
         out[name] = path.read_bytes()
     return out
@@ -122,6 +121,46 @@ def test_kill_9_inside_each_stage_resumes_to_the_same_artifacts(straight, tmp_pa
     assert (run / STAGES[-1] / "stats.json").is_file()
     assert len(interrupted) >= len(STAGES) - 2, interrupted  # all but the briefest stages
     assert artifacts(run) == artifacts(straight / "run")
+
+
+def test_another_process_on_a_busy_cpu_prints_the_same_report_byte_for_byte(
+    straight, tmp_path, installed_data
+):
+    """The same config and seed in a second process, with 2 threads where the first had 1
+    and a process spinning on a core beside it: the same report, plot, models and pairs.
+    It runs with --fresh over a folder holding another run's config, which a run without it
+    would refuse."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("iterations: 7\n")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        done = subprocess.run(
+            [*RUN, str(tmp_path), "--fresh"], env=dict(_env(installed_data), IPR_THREADS="2"),
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "earlier quickstart" not in done.stderr
+    report = (tmp_path / "run" / "report.md").read_bytes()
+    assert report == (straight / "run" / "report.md").read_bytes()
+    assert done.stdout.startswith(report.decode())
+    assert f"report: {tmp_path / 'run' / 'report.md'}" in done.stdout
+    assert f"plot:   {tmp_path / 'run' / 'report.png'}" in done.stdout
+    assert (tmp_path / "run" / "report.png").read_bytes() == (
+        straight / "run" / "report.png"
+    ).read_bytes()
+    assert artifacts(tmp_path / "run") == artifacts(straight / "run")
+
+
+def test_a_rerun_over_a_finished_run_says_it_reuses_it(straight, installed_data):
+    again = subprocess.run([*RUN, str(straight)], env=_env(installed_data),
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "holds an earlier quickstart: its finished stages are reused" in again.stderr
+    assert "--fresh" in again.stderr
+    assert again.stdout.startswith((straight / "run" / "report.md").read_text())
 
 
 def test_a_changed_config_is_refused(straight, capsys):
