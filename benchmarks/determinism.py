@@ -8,12 +8,14 @@ process, side by side in one run:
 * native: ``IPR_NUMERICS=native``, every library picks its kernels for this processor;
 * pinned: the defaults (AVX2 kernels for torch and oneDNN, MKL's compatible reproducible
   branch, no dynamic threads), 2 threads;
-* pinned, 1 thread; pinned with a process spinning on a core beside it.
+* pinned with a process spinning on a core beside it; pinned with 1 thread;
+* pinned but MKL on its AVX2 branch (``MKL_CBWR=AVX2,STRICT``), which MKL honours on Intel
+  processors only: where the pins' cost comes from.
 
 Reported: seconds per optimizer step of each (the median of three runs for native and
-pinned), the pinned/native ratio, and whether each pinned variant's trained weights equal
-the pinned run's byte for byte (native's are listed too: they differ where this processor
-has wider kernels than AVX2).
+pinned), the pinned/native ratio, and whether each variant's trained weights equal the
+pinned run's byte for byte (expected: the busy run's do; native's, 1 thread's and the AVX2
+branch's need not, since the kernels or the thread count differ).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.results_io import write_results
+from ipr_train.determinism import NATIVE_VAR, PINS, THREADS_VAR
 
 TRAIN = """
 import json, sys, time
@@ -67,13 +70,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench-determinism")
     parser.add_argument("--steps", type=int, default=60, help="optimizer steps per run")
     args = parser.parse_args(argv)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("IPR_THREADS", "IPR_NUM"))}
-    base |= {"IPR_PROGRESS": "0"}
+    pins = (*PINS, THREADS_VAR, NATIVE_VAR)
+    base = {k: v for k, v in os.environ.items() if k not in pins} | {"IPR_PROGRESS": "0"}
     settings = {
         "native": (dict(base, IPR_NUMERICS="native"), 3, False),
         "pinned": (base, 3, False),
-        "pinned_1_thread": (dict(base, IPR_THREADS="1"), 1, False),
         "pinned_busy": (base, 1, True),
+        "pinned_1_thread": (dict(base, IPR_THREADS="1"), 1, False),
+        "pinned_mkl_avx2": (dict(base, MKL_CBWR="AVX2,STRICT"), 1, False),
     }
     with tempfile.TemporaryDirectory() as tmp:
         model, data, n = _prepare(Path(tmp))
@@ -109,10 +113,11 @@ def main(argv: list[str]) -> int:
             "above from the same random model, each run a fresh process; seconds per step "
             "include the demonstrations' encoding and the model's loading and saving, the "
             "median of 3 runs for native and pinned. weights_equal_pinned: 1 when every run "
-            "of that setting wrote the same bytes as the first pinned run (native runs are "
-            "expected to differ where this processor has wider kernels than AVX2). Pinned = "
+            "of that setting wrote the same bytes as the first pinned run. Pinned = "
             "ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2, MKL_CBWR=COMPATIBLE,STRICT, "
-            "MKL_DYNAMIC=OMP_DYNAMIC=FALSE, 2 threads (ipr_train/determinism.py)."
+            "MKL_DYNAMIC=OMP_DYNAMIC=FALSE, 2 threads (ipr_train/determinism.py); the thread "
+            "count is part of the pins (MKL's compatible branch sums in another order on 1 "
+            "thread), the load is not."
         ),
     )
     print(json.dumps({"metrics": metrics, "ratios": ratios}, indent=1))

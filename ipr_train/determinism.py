@@ -5,19 +5,20 @@ torch, MKL and oneDNN each pick their kernels by the processor's instruction set
 where there is one, AVX2 elsewhere), and kernels of different vector widths sum in other
 orders, so the same SFT gives other weights on an Intel Xeon with AVX-512 than on an AMD EPYC
 with AVX2 only. ``pin_numerics`` sets torch's and oneDNN's kernels to AVX2 (the widest set
-all x86-64 machines of this kind have), MKL to its compatible conditional-reproducibility
-branch (the only one it honours on Intel and AMD alike; strict: the same bits whatever the
-thread count) and turns off thread counts that adapt to load;
-``pin_threads`` fixes torch's thread count (``$IPR_THREADS``, default 2, the cores of this
-kind) and asks for torch's deterministic algorithms. Randomness is seeded where it is drawn
+all x86-64 machines of this kind have) and MKL to its compatible reproducible branch (the
+only branch MKL honours on Intel and AMD processors alike: an ISA branch such as AVX2 reads
+as AUTO on AMD), and turns off thread counts that adapt to load. ``pin_threads`` fixes
+torch's thread count (``$IPR_THREADS``, default 2, the cores of this kind; the count is part
+of the pins, since MKL's compatible branch sums in another order on one thread, the load is
+not) and asks for torch's deterministic algorithms. Randomness is seeded where it is drawn
 (data order in ``train``, every generation request in ``rollout``, the tiny model's
-initialisation). Cost: ``benchmarks/results/determinism.md`` (the quickstart's SFT steps
-with and without the pins).
+initialisation). The cost, mostly MKL's compatible branch: ``benchmarks/results/
+determinism.md``.
 
-``IPR_NUMERICS=native`` leaves every library its own choice (faster where AVX-512 helps,
-numbers then depend on the processor). The pins are environment variables the libraries read
-when they first compute, so they are set when ``ipr_train`` is imported: import it before
-torch runs anything, as ``ipr-train`` does.
+``IPR_NUMERICS=native`` leaves every library its own choice (faster, numbers then depend on
+the processor). The pins are environment variables the libraries read when they first
+compute, so they are set when ``ipr_train`` is imported: import it before torch runs
+anything, as ``ipr-train`` does.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ import warnings
 
 PINS = {
     "ATEN_CPU_CAPABILITY": "avx2",  # torch's own vectorised kernels
-    # MKL's BLAS: its one branch that every vendor's processor runs alike (an ISA branch such
-    # as AVX2 is ignored on AMD processors: MKL_VERBOSE shows CNR:AUTO there), bitwise
-    # reproducible whatever the thread count
+    # MKL's BLAS: the one branch every vendor's processor runs alike (MKL_VERBOSE shows an
+    # ISA branch such as AVX2 as CNR:AUTO on AMD)
     "MKL_CBWR": "COMPATIBLE,STRICT",
     "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN's kernels (some convolutions and matmuls)
     "DNNL_MAX_CPU_ISA": "AVX2",  # the same, by oneDNN's older name

@@ -20,16 +20,27 @@ LOG_INTERVAL = 10.0
 
 
 class _Lines:
-    """A stream for tqdm where no terminal is: each refresh becomes one line of its own
-    (tqdm redraws with carriage returns, which a log file keeps as one endless line)."""
+    """A stream for tqdm where no terminal is: a refresh becomes a line of its own, at most
+    one per ``LOG_INTERVAL`` seconds, and the bar's last state when it closes (tqdm redraws
+    with carriage returns, which a log keeps as one endless line, and refreshes on every
+    ``set_postfix``)."""
 
     def __init__(self, stream: Any):
         self.stream = stream
+        self.shown = 0.0
+        self.pending = ""
 
     def write(self, text: str) -> None:
         line = text.replace("\r", "").strip()
+        now = time.monotonic()
+        if line and now - self.shown < LOG_INTERVAL:
+            self.pending = line  # shown later, or when the bar closes
+            return
+        line = line or self.pending
+        self.pending = ""
         if line:
             self.stream.write(line + "\n")
+            self.shown = now
 
     def flush(self) -> None:
         self.stream.flush()

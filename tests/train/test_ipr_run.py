@@ -126,16 +126,15 @@ def test_kill_9_inside_each_stage_resumes_to_the_same_artifacts(straight, tmp_pa
 def test_another_process_on_a_busy_cpu_prints_the_same_report_byte_for_byte(
     straight, tmp_path, installed_data
 ):
-    """The same config and seed in a second process, with 2 threads where the first had 1
-    and a process spinning on a core beside it: the same report, plot, models and pairs.
-    It runs with --fresh over a folder holding another run's config, which a run without it
-    would refuse."""
+    """The same config and seed in a second process, with a process spinning on a core
+    beside it: the same report, plot, models and pairs. It runs with --fresh over a folder
+    holding another run's config, which a run without it would refuse."""
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.yaml").write_text("iterations: 7\n")
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         done = subprocess.run(
-            [*RUN, str(tmp_path), "--fresh"], env=dict(_env(installed_data), IPR_THREADS="2"),
+            [*RUN, str(tmp_path), "--fresh"], env=_env(installed_data),
             capture_output=True, text=True, timeout=900,
         )  # fmt: skip
     finally:
