@@ -12,10 +12,11 @@ process, side by side in one run:
 * pinned but MKL on its AVX2 branch (``MKL_CBWR=AVX2,STRICT``), which MKL honours on Intel
   processors only: where the pins' cost comes from.
 
-Reported: seconds per optimizer step of each (the median of three runs for native and
-pinned), the pinned/native ratio, and whether each variant's trained weights equal the
-pinned run's byte for byte (expected: the busy run's do; native's, 1 thread's and the AVX2
-branch's need not, since the kernels or the thread count differ).
+Reported: seconds per optimizer step of each, the training loop's alone (the median of
+three runs for native and pinned), the pinned/native ratio, and whether each variant's
+trained weights equal the pinned run's byte for byte (expected: the busy run's do;
+native's, 1 thread's and the AVX2 branch's need not, since the kernels or the thread count
+differ).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def _train(model: str, data: str, epochs: float, out: Path, env: dict[str, str])
     done = subprocess.run([sys.executable, "-c", TRAIN, json.dumps(cfg)], env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    times = [json.loads(line)["time"] for line in (out / "metrics.jsonl").open()]
+    result["step_seconds"] = (times[-1] - times[0]) / (len(times) - 1)  # the loop alone
     weights = (out / "final" / "model.safetensors").read_bytes()
     result["sha256"] = hashlib.sha256(weights).hexdigest()
     return result
@@ -95,7 +98,7 @@ def main(argv: list[str]) -> int:
                     spinner.kill()
                     spinner.wait()
             print(name, [round(r["seconds"], 1) for r in runs[name]], flush=True)
-    step = {k: statistics.median(r["seconds"] for r in v) / v[0]["steps"] for k, v in runs.items()}
+    step = {k: statistics.median(r["step_seconds"] for r in v) for k, v in runs.items()}
     reference = runs["pinned"][0]["sha256"]
     metrics: dict[str, float] = {"steps": float(runs["pinned"][0]["steps"]), "demonstrations": n}
     metrics |= {f"{k}.seconds_per_step": v for k, v in step.items()}
@@ -111,9 +114,9 @@ def main(argv: list[str]) -> int:
         notes=(
             "The quickstart's SFT (d=128, 2 layers, batch 4, lr 4e-3, cosine) for the steps "
             "above from the same random model, each run a fresh process; seconds per step "
-            "include the demonstrations' encoding and the model's loading and saving, the "
-            "median of 3 runs for native and pinned. weights_equal_pinned: 1 when every run "
-            "of that setting wrote the same bytes as the first pinned run. Pinned = "
+            "are the training loop's (from its per-step log: loading, encoding and saving "
+            "left out), the median of 3 runs for native and pinned. weights_equal_pinned: 1 "
+            "when every run of that setting wrote the same bytes as the first pinned run. Pinned = "
             "ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2, MKL_CBWR=COMPATIBLE,STRICT, "
             "MKL_DYNAMIC=OMP_DYNAMIC=FALSE, 2 threads (ipr_train/determinism.py); the thread "
             "count is part of the pins (MKL's compatible branch sums in another order on 1 "

@@ -35,6 +35,7 @@ PINS = {
     "DNNL_MAX_CPU_ISA": "AVX2",  # the same, by oneDNN's older name
     "MKL_DYNAMIC": "FALSE",  # MKL uses the threads it is given, not fewer under load
     "OMP_DYNAMIC": "FALSE",
+    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",  # on a GPU: cuBLAS's deterministic mode
 }
 THREADS_VAR = "IPR_THREADS"
 DEFAULT_THREADS = 2

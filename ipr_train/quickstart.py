@@ -6,7 +6,8 @@ oracle's query, the first result, the options the instruction names, buy: a tiny
 can imitate it, where the oracle's paging to the exact product it cannot), a word-level
 tokenizer from their text and a randomly initialised Llama-architecture model (package
 code: no hub), then runs ``ipr_train.methods.ipr`` with settings sized for a 2-core machine:
-SFT (1,806 steps), evaluation, one IPR iteration (exploration, Monte Carlo step rewards,
+SFT (1,806 steps), evaluation, one IPR iteration (exploration from 30 expert paths: with 3,
+the SFT agent matched the experts' actions and no pair formed; Monte Carlo step rewards,
 pairs, mixture loss), evaluation, and the report (table + plot). ``quick=True`` shrinks
 every stage for CI (8 SFT experts, 1 expert path explored, 3 test goals).
 """
@@ -26,7 +27,7 @@ ENV = "ipr/WebShop-v0"
 def quickstart_config(output_dir: str | Path, *, quick: bool = False) -> dict[str, Any]:
     """The quickstart's IPR config (the model folder is built by ``quickstart``)."""
     out = Path(output_dir)
-    sft_experts, explore_experts, eval_goals = (8, 1, 3) if quick else (None, 3, 30)
+    sft_experts, explore_experts, eval_goals = (8, 1, 3) if quick else (None, 30, 30)
     reply_tokens = 24 if quick else 40
     return {
         "output_dir": str(out / "run"),

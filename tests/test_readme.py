@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ipr_gym.data import data_root
 from ipr_train.config import EvalConfig, SFTConfig, parse_config
 from ipr_train.methods import method_of
 from ipr_train.methods.ipr import IPRConfig
@@ -28,6 +29,16 @@ YAML = [code for lang, code in BLOCKS if lang == "yaml"]
 RUNNABLE = ("ipr-gym data status", "ipr-train experts ipr/WebShop-v0")
 
 
+def default_data_root() -> Path:
+    """Where the library looks with no argument and no ``$IPR_GYM_DATA``."""
+    saved = os.environ.pop("IPR_GYM_DATA", None)
+    try:
+        return data_root()
+    finally:
+        if saved is not None:
+            os.environ["IPR_GYM_DATA"] = saved
+
+
 def _env(data: Path) -> dict[str, str]:
     return dict(os.environ, IPR_GYM_DATA=str(data), IPR_PROGRESS="0")
 
@@ -38,7 +49,12 @@ def test_the_readme_has_blocks_of_each_kind():
 
 @pytest.mark.parametrize("code", PYTHON, ids=[c.splitlines()[0][:40] for c in PYTHON])
 def test_python_blocks_run_as_pasted(code, installed_data, tmp_path):
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(installed_data),
+    """Under tox the data sits where the library looks by default (the README says so), so
+    the blocks then run with nothing set, as a user pastes them into tox's venv."""
+    env = _env(installed_data)
+    if installed_data == default_data_root():
+        del env["IPR_GYM_DATA"]
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
 

@@ -72,7 +72,7 @@ class AnseriniProcess:
             raise LuceneUnavailable("search='lucene' needs Java (a JDK, 11 or newer) on PATH")
         self._stderr = tempfile.TemporaryFile()
         proc = subprocess.Popen(
-            [java, "-Xss4m", "-cp", str(self.jar), str(SERVER_SOURCE)],
+            [java, "-cp", str(self.jar), str(SERVER_SOURCE)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
         )  # fmt: skip
         self._proc = proc
