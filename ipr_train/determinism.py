@@ -2,18 +2,19 @@
 load: the numeric kernels are pinned before torch computes anything.
 
 torch, MKL and oneDNN each pick their kernels by the processor's instruction set (AVX-512
-where there is one, AVX2 elsewhere), and kernels of different vector widths sum in other
-orders, so the same SFT gives other weights on an Intel Xeon with AVX-512 than on an AMD EPYC
-with AVX2 only. ``pin_numerics`` sets torch's and oneDNN's kernels to AVX2 (the widest set
-all x86-64 machines of this kind have) and MKL to its compatible reproducible branch (the
-only branch MKL honours on Intel and AMD processors alike: an ISA branch such as AVX2 reads
-as AUTO on AMD), and turns off thread counts that adapt to load. ``pin_threads`` fixes
-torch's thread count (``$IPR_THREADS``, default 2, the cores of this kind; the count is part
-of the pins, since MKL's compatible branch sums in another order on one thread, the load is
-not) and asks for torch's deterministic algorithms. Randomness is seeded where it is drawn
-(data order in ``train``, every generation request in ``rollout``, the tiny model's
-initialisation). The cost, mostly MKL's compatible branch: ``benchmarks/results/
-determinism.md``.
+where there is one, AVX2 elsewhere, MKL also by vendor), and kernels of different vector
+widths sum in other orders: the same SFT writes other weights with this machine's own
+kernels than with AVX2 ones (``bench-determinism``), and a quickstart that scored 0.243 on
+one machine of this kind scored 0.273 on another. ``pin_numerics`` sets torch's and oneDNN's
+kernels to AVX2 (the widest set all x86-64 machines of this kind have) and MKL to its
+compatible reproducible branch (the only branch MKL honours on Intel and AMD processors
+alike: an ISA branch such as AVX2 reads as AUTO on AMD), and turns off thread counts that
+adapt to load. ``pin_threads`` fixes torch's thread count (``$IPR_THREADS``, default 2, the
+cores of this kind; the count is part of the pins, since MKL's compatible branch sums in
+another order on one thread, the load is not) and asks for torch's deterministic algorithms.
+Randomness is seeded where it is drawn (data order in ``train``, every generation request in
+``rollout``, the tiny model's initialisation). The cost, mostly MKL's compatible branch:
+``benchmarks/results/determinism.md``.
 
 ``IPR_NUMERICS=native`` leaves every library its own choice (faster, numbers then depend on
 the processor). The pins are environment variables the libraries read when they first
