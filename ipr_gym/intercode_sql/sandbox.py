@@ -9,6 +9,16 @@ assignment (``@x := 1``), ``LAST_INSERT_ID(expr)`` and named locks (``GET_LOCK``
 would block another). With those gone, a session holds nothing a restore could miss.
 Multi-statements are refused by the driver (and here).
 
+What a statement can read of the session's past is refused too, since a restored episode
+has a fresh session where a continued one has the history (restore must equal replay):
+``FOUND_ROWS()``, ``ROW_COUNT()``, ``SHOW WARNINGS``/``ERRORS`` (and their ``COUNT(*)``),
+``@@warning_count``/``@@error_count``, ``SHOW [SESSION|GLOBAL] STATUS`` and the
+``*_STATUS`` tables. So is what one env could see of another's (every env uses the same
+account): ``SHOW [FULL] PROCESSLIST`` and the ``PROCESSLIST`` table (other envs' running
+statements), ``SHOW GRANTS`` and ``SHOW CREATE USER`` (the account's password hash).
+Built-ins are judged as the server parses them: any case, backtick-quoted (`` `GET_LOCK` ``
+runs the built-in), with spaces or comments before the parenthesis.
+
 Input that is not SQL at all reaches the server, which answers it with its own syntax
 error, as InterCode's MySQL does; only the first word of real SQL statements is judged.
 Statements longer than ``MAX_STATEMENT_CHARS`` and text that is not valid Unicode (lone
@@ -33,7 +43,22 @@ STATEMENTS = frozenset(
     "truncate uninstall unlock update while xa".split()
 )
 _SESSION_FUNCTIONS = re.compile(
-    r"\b(get_lock|release_lock|release_all_locks|last_insert_id\s*\(\s*[^\s)])", re.IGNORECASE
+    r"\b(get_lock|release_lock|release_all_locks|found_rows|row_count)\s*\(|"
+    r"\b(last_insert_id)\s*\(\s*[^\s)]",
+    re.IGNORECASE,
+)
+_DIAGNOSTICS = re.compile(
+    r"@@\s*(?:(?:session|local|global)\s*\.\s*)?(warning_count|error_count)\b", re.IGNORECASE
+)
+_SHOW = (  # what SHOW may not read, and why
+    (r"(?:global\s+|session\s+|local\s+)?status\b", "the session's counters"),
+    (r"(?:count\s*\(\s*\*\s*\)\s*)?(?:warnings|errors)\b", "the last statement's diagnostics"),
+    (r"(?:full\s+)?processlist\b", "other environments' statements"),
+    (r"grants\b|create\s+user\b", "the account's password hash"),
+)
+_TABLES = re.compile(
+    r"\b(processlist|session_status|global_status|user_statistics|client_statistics)\b",
+    re.IGNORECASE,
 )
 
 _SPACE = ("", " ", "\t", "\n", "\r", "\f", "\v")
@@ -71,17 +96,32 @@ def refusal(statement: str) -> str | None:
         return "SELECT ... INTO is not allowed"
     if ":=" in body:
         return "assigning user variables is not allowed"
-    found = _SESSION_FUNCTIONS.search(body)
+    # built-in and table names as the server reads them: quoted identifiers unquoted
+    named = _code_only(statement, keep_identifiers=True).lstrip()
+    found = _SESSION_FUNCTIONS.search(named)
     if found:
-        name = re.match(r"\w+", found.group(1)).group().upper()  # type: ignore[union-attr]
-        return f"{name} is not allowed: it changes the session"
+        name = (found.group(1) or found.group(2)).upper()
+        what = "reads" if name in ("FOUND_ROWS", "ROW_COUNT") else "changes"
+        return f"{name} is not allowed: it {what} the session"
+    found = _DIAGNOSTICS.search(named)
+    if found:
+        return f"@@{found.group(1).lower()} is not allowed: it reads the session"
+    if keyword == "show":
+        for pattern, what in _SHOW:
+            if re.match(rf"show\s+(?:{pattern})", named, re.IGNORECASE):
+                return f"this SHOW is not allowed: it reads {what}"
+    found = _TABLES.search(named)
+    if found:
+        return f"{found.group(1).upper()} is not allowed: it reads other sessions"
     return None
 
 
-def _code_only(statement: str) -> str:
+def _code_only(statement: str, keep_identifiers: bool = False) -> str:
     """``statement`` with the inside of quotes and comments blanked out (same length), so
     that keywords, ``;`` and ``:=`` are only found in code. ``--`` starts a comment only
-    before a space or the end, as in MySQL (``1--1`` is arithmetic there)."""
+    before a space or the end, as in MySQL (``1--1`` is arithmetic there).
+    ``keep_identifiers``: backtick-quoted names keep their text (the backticks blanked), as
+    the server resolves them."""
     out = list(statement)
     quote = None
     i = 0
@@ -96,10 +136,14 @@ def _code_only(statement: str) -> str:
                 continue
             if char == quote:
                 quote = None
-            else:
+                if char == "`" and keep_identifiers:
+                    out[i] = " "
+            elif not (quote == "`" and keep_identifiers):
                 out[i] = " "
         elif char in ("'", '"', "`"):
             quote = char
+            if char == "`" and keep_identifiers:
+                out[i] = " "
         elif char == "#" or (statement.startswith("--", i) and statement[i + 2 : i + 3] in _SPACE):
             end = statement.find("\n", i)
             end = len(statement) if end < 0 else end

@@ -2,10 +2,13 @@
 
 import functools
 import json
+import threading
 import time
 
 import gymnasium as gym
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ipr_gym
 from ipr_gym.intercode_sql.mysql_backend import MySQLBackend
@@ -126,8 +129,24 @@ def test_adversarial_statements_are_contained(env, mariadb):
     assert _checksums(mariadb) == before
 
 
+# statements that read what a session did before: a continued episode would see its
+# history, a restored one a fresh session's, so the sandbox refuses them
+SESSION_READS = [
+    "SELECT SQL_CALC_FOUND_ROWS * FROM people LIMIT 1",
+    "SELECT FOUND_ROWS()",
+    "SELECT 1/0",
+    "SHOW WARNINGS",
+    "SHOW COUNT(*) WARNINGS",
+    "SELECT @@warning_count, @@error_count",
+    "SELECT ROW_COUNT()",
+    "SHOW SESSION STATUS LIKE 'Com_select'",
+    "SELECT * FROM information_schema.SESSION_STATUS",
+]
+
+
 def test_conformance(mariadb):
-    statements = ["SHOW TABLES", "SELECT 1", "SELECT COUNT(*) FROM people", "submit", "USE singer"]
+    statements = ["SHOW TABLES", "SELECT 1", "SELECT COUNT(*) FROM people", "submit", "USE singer",
+                  *SESSION_READS]  # fmt: skip
 
     def sampler(info, rng):
         return rng.choice(statements)
@@ -238,6 +257,77 @@ def test_no_session_state_survives_reset_or_restore_or_reaches_another_env(env, 
     other.reset(options={"task": 0})
     assert other.step("SELECT IS_FREE_LOCK('ipr')")[0] == "[(1,)]"
     other.close()
+
+
+def test_reads_of_the_sessions_past_are_refused_so_restore_equals_replay(env):
+    env.reset(options={"task": 0})
+    for statement in SESSION_READS:
+        obs, _, _, _, info = env.step(statement)
+        if statement.startswith(("SELECT SQL_CALC", "SELECT 1/0")):
+            assert not obs.startswith("Error executing query: "), (statement, obs)
+        else:
+            assert obs.startswith("Error executing query: ") and "not allowed" in obs, statement
+            assert info["invalid"]
+
+
+# what may stand between a built-in's name and its parenthesis, the server still calling it
+GAPS = ["", " ", "  ", "\t", "\n", "/**/", "/* x */", " /*x*/ ", "-- c\n", "#c\n"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    name=st.sampled_from(["GET_LOCK", "LAST_INSERT_ID", "RELEASE_LOCK", "FOUND_ROWS"]),
+    case=st.lists(st.booleans(), min_size=16, max_size=16),
+    quoted=st.booleans(),
+    gap=st.sampled_from(GAPS),
+)
+def test_refused_built_ins_are_refused_in_every_spelling_the_server_runs(
+    env, mariadb, name, case, quoted, gap
+):
+    """Any case, backtick-quoted or not, spaces or comments before the parenthesis (the
+    server runs such spellings: the next test): the sandbox answers an error and the lock is
+    free, the id unset."""
+    spelled = "".join(c.upper() if up else c.lower() for c, up in zip(name, case, strict=False))
+    spelled = f"`{spelled}`" if quoted else spelled
+    args = {"GET_LOCK": "('ipr-prop', 0)", "LAST_INSERT_ID": "(424242)",
+            "RELEASE_LOCK": "('ipr-prop')", "FOUND_ROWS": "()"}[name]  # fmt: skip
+    env.reset(options={"task": 0})
+    obs, *_ = env.step(f"SELECT {spelled}{gap}{args}")
+    assert obs.startswith("Error executing query: ") and "not allowed" in obs, obs
+    assert env.step("SELECT LAST_INSERT_ID(), IS_FREE_LOCK('ipr-prop')")[0] == "[(0, 1)]"
+
+
+def test_the_server_itself_runs_quoted_and_spaced_built_ins(mariadb):
+    """What the filter must catch: past it, these spellings hold the lock or set the id."""
+    backend = MySQLBackend(mariadb.url())
+    try:
+        backend.start_episode("poker_player")
+        for gap in GAPS:
+            assert backend.query(f"SELECT `get_LOCK`{gap}('ipr-raw', 0)").rows == ((1,),), gap
+            assert backend.query(f"SELECT `LAST_insert_id`{gap}(7)").rows == ((7,),), gap
+    finally:
+        backend.close()
+
+
+def test_one_env_cannot_see_anothers_statements_or_the_accounts_password(env, mariadb):
+    other = gym.make("ipr/InterCodeSQL-v0", backend="mysql", url=mariadb.url(), split="all",
+                     timeout_s=TIMEOUT)  # fmt: skip
+    other.reset(options={"task": 0})
+    env.reset(options={"task": 0})
+    running = threading.Thread(target=other.step, args=("SELECT SLEEP(1), 'ipr-secret'",))
+    running.start()
+    try:
+        time.sleep(0.3)
+        for statement in ["SELECT INFO FROM information_schema.PROCESSLIST",
+                          "SELECT * FROM information_schema.`processlist`", "SHOW PROCESSLIST",
+                          "SHOW FULL PROCESSLIST", "SHOW GRANTS",
+                          "SHOW GRANTS FOR CURRENT_USER()", "SHOW CREATE USER agent"]:  # fmt: skip
+            obs, _, _, _, info = env.step(statement)
+            assert obs.startswith("Error executing query: ") and "not allowed" in obs, obs
+            assert "ipr-secret" not in obs and "*" not in obs and info["invalid"]
+    finally:
+        running.join()
+        other.close()
 
 
 def test_a_new_episode_starts_a_fresh_server_session(mariadb):
