@@ -56,7 +56,8 @@ def _shared_in_order(rows: Sequence[str], shared: Counter[str]) -> list[str]:
 def intercode_reward(agent: Sequence[tuple] | None, gold: Sequence[tuple] | None) -> float:
     """The reward of an agent's last result against the gold result.
 
-    ``agent`` is None when the agent's last action produced no result set (an error);
+    ``agent`` is None when the agent's last action produced no result set: an error, or a
+    statement without one (``USE``, a comment), whose observation is ``None``;
     ``gold`` is None when the gold query failed, which counts as an empty result.
     """
     if agent is None:

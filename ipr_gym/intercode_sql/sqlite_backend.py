@@ -153,6 +153,7 @@ def _authorize(action: int, *_: Any) -> int:
     return sqlite3.SQLITE_OK if action in _ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
 
 
+_REINDEX = re.compile(r"^\s*reindex\b", re.IGNORECASE)
 _SHOW_TABLES = re.compile(r"^\s*show\s+(full\s+)?tables\s*;?\s*$", re.IGNORECASE)
 _DESCRIBE = re.compile(
     r"^\s*(?:describe|desc|show\s+columns\s+from)\s+`?(\w+)`?\s*;?\s*$", re.IGNORECASE
@@ -267,6 +268,10 @@ class SQLiteBackend:
         why = refusal(statement)
         if why is not None:
             return Result(None, why)
+        if not statement.strip().strip(";").strip():
+            return Result(None, "Query was empty")  # as MySQL answers it
+        if _REINDEX.match(statement):  # SQLite's own write (MySQL has none: a syntax error)
+            return Result(None, "REINDEX statements are not allowed: this database is read-only")
         return self.answer(statement)
 
     def gold(self, statement: str) -> Result:

@@ -72,6 +72,26 @@ def test_gold_results_agree_with_mariadb(folder, mariadb):
     assert agree / len(load_tasks()) >= 0.92
 
 
+def test_empty_statements_are_answered_as_on_mariadb_and_reindex_is_refused(folder, mariadb):
+    mysql, lite = MySQLBackend(mariadb.url()), SQLiteBackend(folder)
+    try:
+        mysql.start_episode("poker_player")
+        lite.start_episode("poker_player")
+        for statement in ["", "   ", ";", " ; ", "-- note", "/* note */"]:
+            got = (lite.run(statement).observation, mysql.run(statement).observation)
+            assert got[0] == got[1], (statement, got)
+        assert mysql.run("").observation == "Error executing query: Query was empty"
+        for statement in ["REINDEX", "reindex people", "  REINDEX people_pk"]:
+            assert lite.run(statement).observation == (
+                "Error executing query: REINDEX statements are not allowed: this database is "
+                "read-only"
+            )
+            assert mysql.run(statement).error is not None  # MySQL has no REINDEX at all
+    finally:
+        mysql.close()
+        lite.close()
+
+
 def test_adversarial_statements_are_contained(folder):
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.sqlite")}
     env = gym.make("ipr/InterCodeSQL-v0", split="all", timeout_s=2.0)
