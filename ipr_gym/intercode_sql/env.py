@@ -1,9 +1,10 @@
 """``ipr/InterCodeSQL-v0``: answer a question about a Spider database with SQL.
 
 The first observation is the question. An action is one SQL statement, answered by its
-result as InterCode shows it (``str`` of the list of row tuples; "" for a statement
-without rows; ``Error executing query: ...`` on error), or ``submit``, which ends the
-episode: the reward compares the *last* statement's result with the gold query's result
+result as InterCode shows it (``str`` of the list of row tuples; ``None`` for a statement
+without a result set; ``Error executing query: ...`` on error, a result of more than
+``max_rows`` rows or ``max_observation_chars`` characters included), or ``submit``, which
+ends the episode: the reward compares the *last* statement's result with the gold query's result
 (``reward.intercode_reward``) and the observation repeats that last result, as in
 InterCode. Like InterCode, the gold query runs in the session's current database.
 
@@ -28,7 +29,7 @@ from typing import Any
 from ipr_gym.core import TaskId, TextEnv, Transition
 from ipr_gym.data import data_root, dataset_dir
 from ipr_gym.intercode_sql.mysql_backend import MySQLBackend
-from ipr_gym.intercode_sql.result import Result
+from ipr_gym.intercode_sql.result import MAX_OBSERVATION_CHARS, Result
 from ipr_gym.intercode_sql.reward import intercode_reward
 from ipr_gym.intercode_sql.sqlite_backend import SQLiteBackend
 from ipr_gym.intercode_sql.sqlite_convert import convert
@@ -47,6 +48,7 @@ class InterCodeSQLEnv(TextEnv):
         url: str | None = None,
         timeout_s: float = 5.0,
         max_rows: int = 10_000,
+        max_observation_chars: int = MAX_OBSERVATION_CHARS,
         max_episode_steps: int | None = None,
         data_dir: str | None = None,
         render_mode: str | None = None,
@@ -61,7 +63,8 @@ class InterCodeSQLEnv(TextEnv):
         self._backend: MySQLBackend | SQLiteBackend
         if backend == "sqlite":
             folder = convert(dataset_dir("intercode", root) / "ic_spider_dbs.sql", data_root(root))
-            self._backend = SQLiteBackend(folder, timeout_s=timeout_s, max_rows=max_rows)
+            self._backend = SQLiteBackend(folder, timeout_s=timeout_s, max_rows=max_rows,
+                                          max_observation_chars=max_observation_chars)  # fmt: skip
         else:
             url = url or os.environ.get(URL_VAR)
             if not url:
@@ -69,7 +72,8 @@ class InterCodeSQLEnv(TextEnv):
                     f"backend='mysql' needs url= or ${URL_VAR}; `ipr-gym sql-server` starts "
                     "a private MariaDB with the Spider databases and prints its URL"
                 )
-            self._backend = MySQLBackend(url, timeout_s=timeout_s, max_rows=max_rows)
+            self._backend = MySQLBackend(url, timeout_s=timeout_s, max_rows=max_rows,
+                                         max_observation_chars=max_observation_chars)  # fmt: skip
         self._record: SQLTask | None = None
         self._result: Result = Result(None)
         self._gold: dict[tuple[int, str | None], Result] = {}

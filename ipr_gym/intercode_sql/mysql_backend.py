@@ -6,7 +6,9 @@ kill its own statements, so this needs no privilege and works on any server). Wh
 server enforces the limit itself (MariaDB's ``max_statement_time``) the watchdog waits a
 little longer, as a backstop: a ``KILL`` landing on a statement at the instant the server's
 own timer interrupts it can stall both for seconds (seen here with ``SELECT SLEEP``). Results are
-streamed and cut at ``max_rows`` on the server side, so a huge result is never buffered.
+streamed and cut at ``max_rows`` rows or ``max_observation_chars`` characters of the
+observation (``result.read_rows``), the rest killed on the server, so a huge result is
+never buffered.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ipr_gym.intercode_sql import mysql8
-from ipr_gym.intercode_sql.result import Result
+from ipr_gym.intercode_sql.result import MAX_OBSERVATION_CHARS, Result, bounded, read_rows
 from ipr_gym.intercode_sql.sandbox import refusal
 
 COM_RESET_CONNECTION = 0x1F  # the protocol's command byte
@@ -50,6 +52,7 @@ class MySQLBackend:
         *,
         timeout_s: float = 5.0,
         max_rows: int = 10_000,
+        max_observation_chars: int = MAX_OBSERVATION_CHARS,
         server_limit: bool = True,
     ):
         """``server_limit=False`` leaves the time limit to the watchdog alone, as on servers
@@ -60,6 +63,7 @@ class MySQLBackend:
         self._kwargs = parse_url(url)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_observation_chars = max_observation_chars
         self._conn = self._connect()
         self._guard = self._connect()
         with self._conn.cursor() as cur:
@@ -157,12 +161,12 @@ class MySQLBackend:
             cursor.execute(statement)
             if cursor.description is None:
                 return Result(None)
-            rows = cursor.fetchmany(self.max_rows + 1)
-            if len(rows) > self.max_rows:
-                self._kill(thread_id)
-                return Result(None, f"the result has more than {self.max_rows} rows")
-            rows = tuple(rows)
-            return Result(mysql8.describe_rows(statement, rows) if self._mariadb else rows)
+            rows, error = read_rows(cursor.fetchmany, self.max_rows, self.max_observation_chars)
+            if rows is None:
+                self._kill(thread_id)  # the server stops sending the rest
+                return Result(None, error)
+            result = Result(mysql8.describe_rows(statement, rows) if self._mariadb else rows)
+            return bounded(result, self.max_observation_chars)
         except self._pymysql.MySQLError as error:
             if self._connection_killed:  # the statement ran over and took the connection
                 self._wait_gone(thread_id)

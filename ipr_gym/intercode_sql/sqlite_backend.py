@@ -20,11 +20,12 @@ import datetime
 import re
 import sqlite3
 import time
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from ipr_gym.intercode_sql.result import Result
+from ipr_gym.intercode_sql.result import MAX_OBSERVATION_CHARS, Result, bounded, read_rows
 from ipr_gym.intercode_sql.sandbox import refusal
 from ipr_gym.intercode_sql.sqlite_convert import COLLATION, mysql_ci
 
@@ -204,16 +205,17 @@ def _top_level_split(statement: str) -> list[str] | None:
 
 # One value may be this long (SQLite's own limit, checked as the value is made:
 # ``randomblob(1e9)`` fails at once instead of running inside one VM step past any time
-# limit), and a whole result this long as text (``zeroblob`` rows add up).
+# limit); a whole result is bounded by its observation's length (``result.read_rows``).
 MAX_VALUE_BYTES = 1_000_000
-MAX_RESULT_CHARS = 5_000_000
 
 
 class SQLiteBackend:
-    def __init__(self, folder: Path, *, timeout_s: float = 5.0, max_rows: int = 10_000):
+    def __init__(self, folder: Path, *, timeout_s: float = 5.0, max_rows: int = 10_000,
+                 max_observation_chars: int = MAX_OBSERVATION_CHARS):  # fmt: skip
         self.folder = folder
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_observation_chars = max_observation_chars
         self.database: str | None = None
         self._conn: sqlite3.Connection | None = None
         self._deadline = 0.0
@@ -341,7 +343,7 @@ class SQLiteBackend:
         return _AGGREGATE_OF_COLUMN.sub(scaled, statement)
 
     def _typed_rows(
-        self, description: Any, rows: list[tuple], aliases: dict[str, tuple[str, str]]
+        self, description: Any, rows: Sequence[tuple], aliases: dict[str, tuple[str, str]]
     ) -> tuple[tuple, ...]:
         """Give SUM/AVG/MAX/MIN columns, aliased or not, MySQL's result types (Decimal for
         integer sums and averages and for decimal columns)."""
@@ -375,13 +377,11 @@ class SQLiteBackend:
             cursor.execute(statement)
             if cursor.description is None:
                 return Result(None)
-            rows = cursor.fetchmany(self.max_rows + 1)
-            if len(rows) > self.max_rows:
-                return Result(None, f"the result has more than {self.max_rows} rows")
-            size = sum(len(v) for row in rows for v in row if isinstance(v, (str, bytes)))
-            if size > MAX_RESULT_CHARS:
-                return Result(None, f"the result is longer than {MAX_RESULT_CHARS} characters")
-            return Result(self._typed_rows(cursor.description, rows, _aliases(statement)))
+            rows, error = read_rows(cursor.fetchmany, self.max_rows, self.max_observation_chars)
+            if rows is None:
+                return Result(None, error)
+            typed = Result(self._typed_rows(cursor.description, rows, _aliases(statement)))
+            return bounded(typed, self.max_observation_chars)
         except sqlite3.Error as error:
             message = str(error)
             if message == "interrupted":

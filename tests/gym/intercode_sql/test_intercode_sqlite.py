@@ -4,6 +4,7 @@ import functools
 import hashlib
 import sqlite3
 import time
+import tracemalloc
 from decimal import Decimal
 
 import gymnasium as gym
@@ -175,3 +176,65 @@ def test_aliased_sum_and_avg_keep_mysqls_decimal_type(folder):
     # as text, as the agent sees it (Decimal('2332100') == 2332100 in Python)
     expected = "[(Decimal('2332100'), Decimal('583025.0000'))]"
     assert plain.observation == aliased.observation == expected
+
+
+WIDE = (  # 10,000 rows of 500 integer columns: 70 M characters as InterCode renders them
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) "
+    "SELECT " + ", ".join(["i"] * 500) + " FROM n"
+)
+LONG_RESULTS = {  # statement: what InterCode's observation of it would be, in characters
+    "SELECT zeroblob(490000) FROM people, people AS b LIMIT 40": 40 * 4 * 490000,  # \x00
+    WIDE: 70_000_000,
+}
+
+
+@pytest.mark.parametrize("statement", list(LONG_RESULTS), ids=["blobs", "wide"])
+def test_observations_are_bounded_by_their_rendered_length(statement):
+    """One rule on both backends: the observation as rendered (rows x columns x
+    characters), not only string values; the error names the option; reading stops early,
+    so memory stays near the limit (tracemalloc's peak) however long the result."""
+    limit = 100_000
+    env = gym.make("ipr/InterCodeSQL-v0", split="all", max_observation_chars=limit)
+    task = next(t.index for t in load_tasks() if t.db == "poker_player")
+    env.reset(options={"task": task})
+    env.step("SELECT 1")  # first-use imports and caches stay out of the measurement
+    tracemalloc.start()
+    try:
+        obs, *_ = env.step(statement)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert LONG_RESULTS[statement] > 300 * limit
+    assert obs == (
+        f"Error executing query: the result is longer than {limit} characters "
+        "(the env's max_observation_chars)"
+    )
+    assert peak < 20_000_000, peak  # a chunk of rows past the limit, not the 70-78 M characters
+    obs, *_ = env.step("SELECT name FROM people LIMIT 2")  # short results are untouched
+    assert obs.startswith("[('") and len(obs) < 100
+    small = gym.make("ipr/InterCodeSQL-v0", split="all", max_observation_chars=len(obs))
+    small.reset(options={"task": task})
+    assert small.step("SELECT name FROM people LIMIT 2")[0] == obs  # the limit is inclusive
+    assert "max_observation_chars" in small.step("SELECT name FROM people LIMIT 3")[0]
+
+
+def test_a_long_result_on_mariadb_is_cut_while_it_streams(mariadb):
+    limit = 100_000
+    env = gym.make("ipr/InterCodeSQL-v0", backend="mysql", url=mariadb.url(), split="all",
+                   max_observation_chars=limit)  # fmt: skip
+    task = next(t.index for t in load_tasks() if t.db == "world_1")
+    env.reset(options={"task": task})
+    env.step("SELECT 1")  # first-use imports and caches stay out of the measurement
+    tracemalloc.start()
+    try:
+        obs, *_ = env.step("SELECT REPEAT('x', 100000) FROM city")  # 408 M characters
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert obs == (
+        f"Error executing query: the result is longer than {limit} characters "
+        "(the env's max_observation_chars)"
+    )
+    assert peak < 20_000_000, peak  # the whole result is 408 MB
+    assert env.step("SELECT COUNT(*) FROM city")[0] == "[(4079,)]"  # the session goes on
+    env.close()
