@@ -16,8 +16,11 @@ has a fresh session where a continued one has the history (restore must equal re
 ``*_STATUS`` tables. So is what one env could see of another's (every env uses the same
 account): ``SHOW [FULL] PROCESSLIST`` and the ``PROCESSLIST`` table (other envs' running
 statements), ``SHOW GRANTS`` and ``SHOW CREATE USER`` (the account's password hash).
-Built-ins are judged as the server parses them: any case, backtick-quoted (`` `GET_LOCK` ``
-runs the built-in), with spaces or comments before the parenthesis.
+Spatial functions are refused as well: the server cannot interrupt them (a ``ST_Buffer`` of
+a long line string ran on for minutes after ``KILL QUERY`` and ``KILL CONNECTION``), and no
+Spider gold query nor any of InterCode's 5,867 recorded GPT-4 actions uses one. Built-ins
+are judged as the server parses them: any case, backtick-quoted (`` `GET_LOCK` `` runs the
+built-in), with spaces or comments before the parenthesis.
 
 Input that is not SQL at all reaches the server, which answers it with its own syntax
 error, as InterCode's MySQL does; only the first word of real SQL statements is judged.
@@ -45,6 +48,17 @@ STATEMENTS = frozenset(
 _SESSION_FUNCTIONS = re.compile(
     r"\b(get_lock|release_lock|release_all_locks|found_rows|row_count)\s*\(|"
     r"\b(last_insert_id)\s*\(\s*[^\s)]",
+    re.IGNORECASE,
+)
+# MariaDB's spatial functions: ST_*/MBR* and the older names (constructors and operations)
+_SPATIAL = re.compile(
+    r"\b(st_\w+|mbr\w+|area|asbinary|astext|aswkb|aswkt|boundary|buffer|centroid|convexhull|"
+    r"crosses|dimension|disjoint|endpoint|envelope|equals|exteriorring|geom\w*from\w+|"
+    r"geometrycollection|geometryn|geometrytype|glength|interiorringn|intersects|isclosed|"
+    r"isempty|isring|issimple|line\w*from\w+|linestring|m(?:line|point|poly)from\w+|"
+    r"multi(?:linestring|point|polygon)\w*|numgeometries|numinteriorrings|numpoints|"
+    r"overlaps|point|point\w*from\w+|pointn|pointonsurface|poly\w*from\w+|polygon|srid|"
+    r"startpoint|touches|within)\s*\(",
     re.IGNORECASE,
 )
 _DIAGNOSTICS = re.compile(
@@ -103,6 +117,12 @@ def refusal(statement: str) -> str | None:
         name = (found.group(1) or found.group(2)).upper()
         what = "reads" if name in ("FOUND_ROWS", "ROW_COUNT") else "changes"
         return f"{name} is not allowed: it {what} the session"
+    found = _SPATIAL.search(named)
+    if found:
+        return (
+            f"{found.group(1).upper()} is not allowed: spatial functions cannot be interrupted "
+            "at the time limit"
+        )
     found = _DIAGNOSTICS.search(named)
     if found:
         return f"@@{found.group(1).lower()} is not allowed: it reads the session"

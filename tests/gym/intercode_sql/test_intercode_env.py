@@ -214,16 +214,44 @@ def _running_agent_statements(mariadb) -> int:
 def test_a_statement_over_the_limit_is_gone_from_the_server_when_the_step_returns(
     mariadb, server_limit
 ):
+    """Each answers within the documented bound (timeout_s + 3 s) with nothing left running:
+    a sleep, a cross join, a REGEXP join, all interrupted; the spatial statement the server
+    cannot interrupt (it ran on for minutes after KILL QUERY and KILL CONNECTION) is refused
+    before it starts."""
     backend = MySQLBackend(mariadb.url(), timeout_s=1.0, server_limit=server_limit)
     try:
-        backend.start_episode("poker_player")
-        cross = "SELECT COUNT(*) FROM people a, people b, people c, people d, people e, people f"
-        for statement in ("SELECT SLEEP(30)", f"{cross}, people g, people h, people i"):
+        backend.start_episode("world_1")
+        cross = "SELECT COUNT(*) FROM city a, city b, city c"
+        regexp = ("SELECT COUNT(*) FROM city a, city b, city c WHERE CONCAT(a.Name, b.Name, "
+                  "c.Name) REGEXP '(a|b|c|d)+(e|f)*x$'")  # fmt: skip
+        for statement in ("SELECT SLEEP(30)", cross, regexp):
+            start = time.monotonic()
             result = backend.run(statement)
-            assert "interrupted" in result.error
+            assert time.monotonic() - start <= 1.0 + 3.0, statement
+            assert "interrupted" in result.error, (statement, result)
             assert _running_agent_statements(mariadb) == 0, statement
+        start = time.monotonic()
+        result = backend.run(GIS)
+        assert time.monotonic() - start < 0.5
+        assert "ST_AREA is not allowed: spatial functions" in result.error
+        assert _running_agent_statements(mariadb) == 0
     finally:
         backend.close()
+
+
+GIS = (  # a buffer around a 57,600-point line: minutes of server time, deaf to KILL
+    "SELECT ST_Area(ST_Buffer(ST_GeomFromText(CONCAT('LINESTRING(', (SELECT GROUP_CONCAT("
+    "CONCAT(a.ID, ' ', b.ID * 7 % 13)) FROM world_1.city a, world_1.city b WHERE a.ID <= 240 "
+    "AND b.ID <= 240), ')')), 5))"
+)
+
+
+@pytest.mark.parametrize("spelled", ["ST_Buffer", "`st_buffer`", "Buffer", "GeomFromText",
+                                     "MBRContains", "ST_Union", "Point"])  # fmt: skip
+def test_spatial_functions_are_refused_in_any_spelling(env, spelled):
+    env.reset(options={"task": 0})
+    obs, _, _, _, info = env.step(f"SELECT {spelled} /**/ (1)")
+    assert "spatial functions cannot be interrupted" in obs and info["invalid"], obs
 
 
 SESSION_CHANGES = [
