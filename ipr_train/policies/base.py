@@ -20,6 +20,21 @@ from typing import Any
 Conversation = Sequence[dict[str, str]]  # [{"role", "content"}, ...]
 
 
+def chat_prompt(tokenizer: Any, conversation: Conversation) -> str:
+    """The text a model continues for ``conversation``: its chat template with the
+    assistant's turn opened. Every local backend builds its prompts here."""
+    messages = list(conversation)
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+
+def prompt_ids(tokenizer: Any, conversation: Conversation) -> list[int]:
+    """``chat_prompt`` as token ids (the template already holds any special tokens). Under
+    transformers 5 ``apply_chat_template`` tokenizes into a ``BatchEncoding`` by default, whose
+    list form is its keys: never take ids from it directly."""
+    text = chat_prompt(tokenizer, conversation)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def derive_seed(base: int, *position: int) -> int:
     """A 31-bit seed for ``position`` (start, sample, turn, ...) under ``base``; stable across
     processes and Python versions (unlike ``hash``)."""

@@ -18,8 +18,10 @@ from ipr_train.policies.base import (
     Conversation,
     GenerationParams,
     Policy,
+    chat_prompt,
     cut_at_stop,
     derive_seed,
+    prompt_ids,
 )
 
 
@@ -50,11 +52,8 @@ class HFPolicy(Policy):
     def complete(
         self, conversations: Sequence[Conversation], params: Sequence[GenerationParams]
     ) -> list[Completion]:
-        prompts = [
-            self.tokenizer.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True)
-            for c in conversations
-        ]
-        lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        prompts = [chat_prompt(self.tokenizer, c) for c in conversations]
+        lengths = [len(prompt_ids(self.tokenizer, c)) for c in conversations]
         texts: list[list[str]] = [[] for _ in prompts]
         generated = [0] * len(prompts)
         errors: list[str | None] = [None] * len(prompts)

@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ipr_train.policies.base import Completion, Conversation, GenerationParams, Policy
+from ipr_train.policies.base import (
+    Completion,
+    Conversation,
+    GenerationParams,
+    Policy,
+    prompt_ids,
+)
 
 
 class VLLMPolicy(Policy):
@@ -27,6 +33,10 @@ class VLLMPolicy(Policy):
         self.tokenizer = self.llm.get_tokenizer()
         self.context = int(self.llm.llm_engine.model_config.max_model_len)
 
+    def prompt_ids(self, conversation: Conversation) -> list[int]:
+        """The engine's prompt: the same ids the HF backend generates from."""
+        return prompt_ids(self.tokenizer, conversation)
+
     def complete(
         self, conversations: Sequence[Conversation], params: Sequence[GenerationParams]
     ) -> list[Completion]:
@@ -36,7 +46,7 @@ class VLLMPolicy(Policy):
         results: list[Completion | None] = [None] * len(conversations)
         prompts, sampling, where = [], [], []
         for i, (c, p) in enumerate(zip(conversations, params, strict=True)):
-            ids = self.tokenizer.apply_chat_template(list(c), add_generation_prompt=True)
+            ids = self.prompt_ids(c)
             if len(ids) >= self.context:
                 results[i] = Completion(
                     prompt_tokens=len(ids),

@@ -76,3 +76,38 @@ def test_derived_seeds_are_stable_and_distinct():
     assert derive_seed(0, 1, 2) == derive_seed(0, 1, 2)
     seeds = {derive_seed(7, i, j) for i in range(20) for j in range(5)}
     assert len(seeds) == 100 and all(0 <= s < 2**31 for s in seeds)
+
+
+def test_the_vllm_backend_prompts_with_the_ids_the_hf_backend_generates_from(policy):
+    """One prompt function for every backend, on the real tokenizer: the ids the vLLM
+    backend hands its engine equal those the HF backend hands ``generate`` (recorded from
+    the real call) and transformers' own tokenized chat template. (Under transformers 5 a
+    bare ``apply_chat_template`` returns a ``BatchEncoding``, which the vLLM backend once
+    took for the ids.) The engine itself needs a GPU; building its prompt does not."""
+    from ipr_train.policies.vllm_engine import VLLMPolicy
+
+    conversation = [
+        {"role": "user", "content": "Observation:\nWebShop [SEP] Instruction: [SEP] red shoes"},
+        {"role": "assistant", "content": "Thought: search.\nAction: search[red shoes]"},
+        {"role": "user", "content": "Observation:\n[SEP] B01 [SEP] Red Shoe [SEP] $9.99"},
+    ]
+    seen = []
+    generate = policy.model.generate
+
+    def recording(**kwargs):
+        ids, mask = kwargs["input_ids"][0], kwargs["attention_mask"][0]
+        seen.append(ids[mask.bool()].tolist())
+        return generate(**kwargs)
+
+    policy.model.generate = recording
+    try:
+        policy.generate([conversation], GenerationParams(max_new_tokens=2))
+    finally:
+        policy.model.generate = generate
+    engine = object.__new__(VLLMPolicy)
+    engine.tokenizer = policy.tokenizer
+    templated = policy.tokenizer.apply_chat_template(
+        conversation, add_generation_prompt=True, return_dict=True
+    )["input_ids"]
+    assert seen == [engine.prompt_ids(conversation)] == [list(templated)]
+    assert len(seen[0]) > 10 and all(isinstance(i, int) for i in seen[0])
