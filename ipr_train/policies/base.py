@@ -31,8 +31,12 @@ def prompt_ids(tokenizer: Any, conversation: Conversation) -> list[int]:
     """``chat_prompt`` as token ids (the template already holds any special tokens). Under
     transformers 5 ``apply_chat_template`` tokenizes into a ``BatchEncoding`` by default, whose
     list form is its keys: never take ids from it directly."""
-    text = chat_prompt(tokenizer, conversation)
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return text_ids(tokenizer, chat_prompt(tokenizer, conversation))
+
+
+def text_ids(tokenizer: Any, prompt: str) -> list[int]:
+    """The ids of a ``chat_prompt`` text, as every backend tokenizes it."""
+    return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 
 def derive_seed(base: int, *position: int) -> int:

@@ -21,7 +21,7 @@ from ipr_train.policies.base import (
     chat_prompt,
     cut_at_stop,
     derive_seed,
-    prompt_ids,
+    text_ids,
 )
 
 
@@ -53,7 +53,7 @@ class HFPolicy(Policy):
         self, conversations: Sequence[Conversation], params: Sequence[GenerationParams]
     ) -> list[Completion]:
         prompts = [chat_prompt(self.tokenizer, c) for c in conversations]
-        lengths = [len(prompt_ids(self.tokenizer, c)) for c in conversations]
+        lengths = [len(text_ids(self.tokenizer, p)) for p in prompts]  # rendered once
         texts: list[list[str]] = [[] for _ in prompts]
         generated = [0] * len(prompts)
         errors: list[str | None] = [None] * len(prompts)
