@@ -22,6 +22,7 @@ DeepSpeed: ``accelerate launch -m ipr_train.cli ...``). What it guarantees:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -133,6 +134,9 @@ def train(
     # join them (gloo); without it every process would train alone on all the data
     multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     accelerator = Accelerator(mixed_precision=schedule.mixed_precision, cpu=multi_cpu)
+    if accelerator.num_processes > 1:
+        atexit.unregister(_release_process_group)  # once, however many runs this process trains
+        atexit.register(_release_process_group)
     out = Path(output_dir)
     trains = {k: v for k, v in schedule.__dict__.items() if k not in BOOKKEEPING}
     identity = dict(identity, schedule=trains, processes=accelerator.num_processes)
@@ -245,6 +249,16 @@ def train(
     accelerator.wait_for_everyone()
     return TrainResult(steps=len(losses), loss_history=losses, lr_history=lrs,
                        examples=len(examples))  # fmt: skip
+
+
+def _release_process_group() -> None:
+    """Destroy the process group while the interpreter is still whole: left to interpreter
+    teardown, gloo's worker threads can abort the process (SIGABRT, "terminate called without
+    an active exception") after a run that finished; seen in CI, pytorch/pytorch#179291."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _save_checkpoint(accelerator: Any, target: Path, progress: dict[str, Any]) -> None:

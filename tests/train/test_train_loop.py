@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 
@@ -117,11 +118,14 @@ def test_two_processes_see_disjoint_examples_with_the_single_process_schedule(
     two.write_text(yaml.safe_dump(common | {"output_dir": str(tmp_path / "two"),
                                             "batch_size": 1, "grad_accum": 2}))  # fmt: skip
     env = dict(os.environ, IPR_PROGRESS="0", OMP_NUM_THREADS="1")
+    with socket.socket() as probe:  # a port nothing else holds now, not one derived from a pid
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-              "--master_port", str(29500 + os.getpid() % 1000), "-m", "ipr_train.cli", "sft",
-              str(two)]  # fmt: skip
+              "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "ipr_train.cli",
+              "sft", str(two)]  # fmt: skip
     done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[:3000] + "\n[...]\n" + done.stderr[-3000:]
     one = run_sft(SFTConfig(**common, output_dir=str(tmp_path / "one"), batch_size=4))
     ranks = [[json.loads(line) for line in (tmp_path / "two" / "batches" / f"rank{r}.jsonl")
               .read_text().splitlines()] for r in (0, 1)]  # fmt: skip
