@@ -66,25 +66,41 @@ def discounted_returns(rewards: Sequence[float], gamma: float) -> list[float]:
 
 def grpo_advantages(
     outcomes: Sequence[float], groups: Sequence[Hashable], *, std: bool = True,
-    eps: float = 1e-6,
+    eps: float = 1e-6, weights: Sequence[int] | None = None,
 ) -> list[float]:  # fmt: skip
-    """GRPO's outcome advantage of each episode, normalised in its task's group."""
-    return group_normalised(outcomes, groups, std=std, eps=eps, single="keep")
+    """GRPO's outcome advantage of each episode, normalised in its task's group; with
+    ``weights`` (each episode's step count) the group's mean and std are taken over steps,
+    each episode's outcome counted once per step (verl-agent's GiGPO default,
+    ``compute_mean_std_cross_steps``)."""
+    if weights is None:
+        return group_normalised(outcomes, groups, std=std, eps=eps, single="keep")
+    rows = [(o, g) for o, g, w in zip(outcomes, groups, weights, strict=True) for _ in range(w)]
+    per_row = iter(group_normalised([o for o, _ in rows], [g for _, g in rows], std=std,
+                                    eps=eps, single="keep"))  # fmt: skip
+    out = []
+    for w in weights:
+        values = [next(per_row) for _ in range(w)]
+        out.append(values[0] if values else 0.0)
+    return out
 
 
 def gigpo_advantages(
     episodes: Sequence[tuple[Hashable, Sequence[float], Sequence[Hashable]]], *,
     gamma: float = 0.95, step_weight: float = 1.0, std: bool = True, eps: float = 1e-6,
+    across_steps: bool = True,
 ) -> list[list[float]]:  # fmt: skip
     """GiGPO's advantage of every step: ``episodes`` are (task group, the env's reward at
     each step, the anchor state each step acted in). The episode advantage is GRPO's on the
-    outcome (the rewards' sum; the paper's Eq. 3, one value per episode), the step advantage
-    each step's discounted return normalised within the steps that share its group and
-    anchor state (Eq. 7; a state no other step shares: 0), joined as Eq. 8; verl-agent's
-    ALFWorld settings by default (gamma 0.95, weight 1, ``mean_std_norm``; ``std=False``
-    is its ``mean_norm``)."""
+    outcome (the rewards' sum), normalised over the group's steps (``across_steps``,
+    verl-agent's default: an episode weighs by its length) or over its episodes (the
+    paper's Eq. 3, one value per episode); the step advantage each step's discounted return
+    normalised within the steps that share its group and anchor state (Eq. 7; a state no
+    other step shares: 0), joined as Eq. 8; verl-agent's ALFWorld settings by default
+    (gamma 0.95, weight 1, ``mean_std_norm``; ``std=False`` is its ``mean_norm``)."""
     groups = [g for g, _, _ in episodes]
-    episode = grpo_advantages([sum(r) for _, r, _ in episodes], groups, std=std, eps=eps)
+    lengths = [len(r) for _, r, _ in episodes] if across_steps else None
+    episode = grpo_advantages([sum(r) for _, r, _ in episodes], groups, std=std, eps=eps,
+                              weights=lengths)  # fmt: skip
     rows = [(e, t) for e, (_, rewards, _) in enumerate(episodes) for t in range(len(rewards))]
     returns = [discounted_returns(rewards, gamma) for _, rewards, _ in episodes]
     step = group_normalised([returns[e][t] for e, t in rows],

@@ -7,8 +7,9 @@ Llama built here, as in the quickstart) and evaluated once: greedy evaluation of
 does not depend on the seed, so its row has no spread. Each method's run is an ordinary
 ``ipr-train run`` directory (``<out>/<method>/seed<k>``), resumable, with its report; it
 starts with the SFT model's evaluation copied in, and IPR's ablations start with IPR's
-first-iteration exploration, estimates, pairs and reference copied in (what the ablations
-share with IPR by construction: they differ from the training stage on), so each method's
+first-iteration exploration and estimates copied in, and its pairs and reference where the
+ablation keeps every pair kind (what they share with IPR by construction: they differ from
+the pairs stage, a kind dropped, or the training stage, no SFT term, on), so each method's
 cost columns still count everything it needs. A seed changes sampling (exploration, Monte
 Carlo, groups) and the training data order; RFT retrains from the SFT model here
 (``retrain: agent``) instead of the base, to fit the budget.
@@ -32,8 +33,13 @@ METHODS = (
     "rft", "eto", "ppo", "step_ppo", "ipr", "ipr_no_odpo", "ipr_no_sdpo", "ipr_no_sft",
     "stepagent_implicit", "stepagent_inverse", "grpo", "gigpo",
 )  # fmt: skip
-ABLATIONS = {"ipr_no_odpo": "outcome_weight", "ipr_no_sdpo": "step_weight",
-             "ipr_no_sft": "sft_weight"}  # fmt: skip
+# IPR's ablations, as its release runs them: without a pair kind in the training data
+# (--global_traj / --local_traj), or without the SFT term
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "ipr_no_odpo": {"pair_kinds": ["step"]},
+    "ipr_no_sdpo": {"pair_kinds": ["outcome"]},
+    "ipr_no_sft": {"dpo": {"sft_weight": 0.0}},
+}
 NAMES = {
     "sft": "SFT", "rft": "RFT", "eto": "ETO", "ppo": "PPO", "step_ppo": "Step-PPO",
     "ipr": "IPR", "ipr_no_odpo": "IPR w/o o-DPO", "ipr_no_sdpo": "IPR w/o s-DPO",
@@ -128,8 +134,8 @@ def method_config(
                output_dir=str(out / method / f"seed{seed}"))  # fmt: skip
     for key in ("explore", "monte_carlo", "eval_generation", "dpo"):
         cfg[key]["seed"] = seed
-    if method in ABLATIONS:
-        cfg["dpo"][ABLATIONS[method]] = 0.0
+    for key, value in ABLATIONS.get(method, {}).items():
+        cfg[key] = cfg[key] | value if isinstance(value, dict) else value
     if name == "eto":
         cfg["dpo"]["sft_weight"] = 0.0
     if name in ("ppo", "step_ppo", "grpo", "gigpo", "stepagent_inverse"):
@@ -162,8 +168,9 @@ def _seed_run(run: Path, sft_run: Path, shared: Path | None) -> None:
     run.mkdir(parents=True)
     for stage in ("experts", "iter_0/eval"):
         shutil.copytree(sft_run / stage, run / stage)
-    if shared is not None:
-        for stage in ("explore", "step_rewards", "pairs", "reference"):
+    if shared is not None:  # the pairs too where the ablation keeps every kind
+        same_pairs = "pair_kinds" not in ABLATIONS[run.parent.name]
+        for stage in ("explore", "step_rewards", *(("pairs", "reference") if same_pairs else ())):
             if (shared / "iter_1" / stage / "stats.json").is_file():
                 shutil.copytree(shared / "iter_1" / stage, run / "iter_1" / stage)
 

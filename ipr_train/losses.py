@@ -33,8 +33,12 @@ def _forward_accepts_label_mask(forward: Any) -> bool:  # asked once per model c
     )
 
 
-def labelled_logprobs(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
-    """The log-probability of every labelled token, flattened, and the row each belongs to.
+def labelled_logprobs(
+    model: Any, batch: dict[str, Any], temperature: float = 1.0
+) -> tuple[Any, Any]:
+    """The log-probability of every labelled token, flattened, and the row each belongs to;
+    under the distribution sampled at ``temperature`` (logits / T), as the policy-gradient
+    methods need it for the tokens an episode sampled at T.
 
     Logits are computed only at the positions that predict a label: the vocabulary
     projection and its softmax are about half of a small model's step on WebShop's long
@@ -50,7 +54,8 @@ def labelled_logprobs(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
     else:
         logits = model(**inputs).logits[predicts]
     targets = labels[:, 1:][predicts[:, :-1]]
-    logp = torch.log_softmax(logits.float(), dim=-1)
+    logits = logits.float() if temperature == 1.0 else logits.float() / temperature
+    logp = torch.log_softmax(logits, dim=-1)
     picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     return picked, predicts.nonzero()[:, 0]
 

@@ -76,9 +76,9 @@ def collate_samples(batch: Sequence[EncodedSample], pad_id: int) -> dict[str, An
 
 def token_logprobs(
     model: Any, samples: Sequence[EncodedSample], pad_id: int, batch_size: int = 4,
-    what: str = "log-probs",
+    what: str = "log-probs", temperature: float = 1.0,
 ) -> list[tuple[float, ...]]:  # fmt: skip
-    """Each sample's trained tokens' log-probabilities under ``model``."""
+    """Each sample's trained tokens' log-probabilities under ``model`` at ``temperature``."""
     import torch
 
     out: list[tuple[float, ...]] = []
@@ -87,16 +87,16 @@ def token_logprobs(
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
             batch = collate_samples(chunk, pad_id)
-            logp, rows = labelled_logprobs(model, batch)
+            logp, rows = labelled_logprobs(model, batch, temperature)
             for k in range(len(chunk)):
                 out.append(tuple(logp[rows == k].tolist()))
             bar.update(len(chunk))
     return out
 
 
-def policy_loss_fn(*, clip: float, kl_coef: float) -> Any:
+def policy_loss_fn(*, clip: float, kl_coef: float, temperature: float = 1.0) -> Any:
     def loss(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
-        logp, _ = labelled_logprobs(model, batch)
+        logp, _ = labelled_logprobs(model, batch, temperature)
         return clipped_policy_loss(logp, batch["old"], batch["advantages"], clip=clip,
                                    ref_logp=batch["ref"], kl_coef=kl_coef)  # fmt: skip
 
@@ -107,10 +107,12 @@ def train_policy(
     policy_dir: str | Path, reference_dir: str | Path | None,
     samples: Sequence[tuple[Trajectory, Sequence[float]]], schedule: Schedule,
     output_dir: str | Path, *, max_length: int, max_prompt_tokens: int, clip: float,
-    kl_coef: float, identity: dict[str, Any],
+    kl_coef: float, identity: dict[str, Any], temperature: float = 1.0,
 ) -> TrainResult:  # fmt: skip
-    """One policy update of the model in ``policy_dir`` (which played the episodes) on
-    (episode, per-step advantages) samples; the final model goes to ``output_dir/final``."""
+    """One policy update of the model in ``policy_dir`` (which played the episodes, sampling
+    at ``temperature``) on (episode, per-step advantages) samples; the final model goes to
+    ``output_dir/final``."""
+    temperature = temperature if temperature > 0 else 1.0
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
@@ -118,11 +120,12 @@ def train_policy(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [encode_sample(tokenizer, t, a, max_length, max_prompt_tokens)
                for t, a in samples]  # fmt: skip
-    old = token_logprobs(model, encoded, pad, what="old log-probs")
+    old = token_logprobs(model, encoded, pad, what="old log-probs", temperature=temperature)
     encoded = [replace(s, old=o) for s, o in zip(encoded, old, strict=True)]
     if kl_coef > 0 and reference_dir is not None:
         reference = AutoModelForCausalLM.from_pretrained(reference_dir)
-        ref = token_logprobs(reference, encoded, pad, what="reference log-probs")
+        ref = token_logprobs(reference, encoded, pad, what="reference log-probs",
+                             temperature=temperature)  # fmt: skip
         encoded = [replace(s, ref=r) for s, r in zip(encoded, ref, strict=True)]
         del reference
 
@@ -131,5 +134,6 @@ def train_policy(
         tokenizer.save_pretrained(folder)
 
     return train(model, encoded, lambda b: collate_samples(b, pad),
-                 policy_loss_fn(clip=clip, kl_coef=kl_coef), schedule, output_dir,
+                 policy_loss_fn(clip=clip, kl_coef=kl_coef, temperature=temperature),
+                 schedule, output_dir,
                  identity=identity, save_model=save)  # fmt: skip

@@ -2,7 +2,9 @@
 
 ``report.md`` holds, per iteration, the test average reward and success per env and split
 (ALFWorld as seen/unseen), the pairs built by kind, the Monte Carlo estimates computed and
-reused, the policy calls, generated tokens and env steps: only what the config and seed
+reused, the policy calls, generated tokens and env steps, the optimizer steps and trained
+tokens, and the training signal the iteration got (``signal_text``; "no signal" where it
+got none, so a row that trained on nothing says so): only what the config and seed
 decide, so the same run gives the same file byte for byte on any machine of a kind.
 ``timings.md`` holds the wall time per stage, which the machine and its load decide.
 ``report.png`` draws average reward against iteration, one line per env and split, on the
@@ -44,8 +46,9 @@ def report_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:
         "## Cost",
         "",
         "| iteration | step pairs | outcome pairs | estimates computed | reused | "
-        "policy calls | generated tokens | env steps |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "policy calls | generated tokens | env steps | optimizer steps | trained tokens | "
+        "training signal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         c = row.get("cost", {})
@@ -53,10 +56,32 @@ def report_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:
             f"| {row['iteration']} | {c.get('step_pairs', 0)} | "
             f"{c.get('outcome_pairs', 0)} | {c.get('computed', 0)} | "
             f"{c.get('reused', 0)} | {c.get('policy_calls', 0)} | "
-            f"{c.get('generated_tokens', 0)} | {c.get('env_steps', 0)} |"
+            f"{c.get('generated_tokens', 0)} | {c.get('env_steps', 0)} | "
+            f"{c.get('optimizer_steps', 0)} | {c.get('trained_tokens', 0)} | "
+            f"{signal_text(c) if row['iteration'] else '-'} |"
         )
     lines += ["", "Wall time per stage: `timings.md` (it depends on the machine, this file not)."]
     return "\n".join(lines) + "\n"
+
+
+def signal_text(cost: dict[str, Any]) -> str:
+    """What an iteration (or a run: summed costs) had to learn from, in its method's unit:
+    pairs (by kind, and how many chose the agent's side), accepted episodes (RFT), non-zero
+    step advantages (the policy-gradient methods) and the discriminator's accuracy; "no
+    signal" where there was none."""
+    parts = []
+    unit = cost.get("signal_unit", "pairs")
+    if unit == "advantages":
+        parts.append(f"{cost['nonzero_steps']}/{cost['advantage_steps']} non-zero advantages")
+    elif unit == "episodes":
+        parts.append(f"{cost['accepted']} accepted episodes")
+    else:
+        parts.append(f"{cost.get('step_pairs', 0)} step + {cost.get('outcome_pairs', 0)} "
+                     f"outcome pairs ({cost.get('agent_chosen', 0)} agent-chosen)")  # fmt: skip
+    if "discriminator_accuracy" in cost:
+        parts.append(f"discriminator accuracy {cost['discriminator_accuracy']:.2f}")
+    text = ", ".join(parts)
+    return text if cost.get("signal", 0) else f"no signal ({text})"
 
 
 def timings_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:

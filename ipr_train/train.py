@@ -70,6 +70,7 @@ class TrainResult:
     loss_history: list[float]
     lr_history: list[float]
     examples: int
+    trained_tokens: int = 0  # labelled tokens the loss saw, over every process and epoch
 
 
 def file_digest(paths: Sequence[str | Path]) -> str:
@@ -166,12 +167,13 @@ def train(
     accelerator.register_for_checkpointing(scheduler)
 
     checkpoints = out / "checkpoints"
-    consumed, losses, lrs = 0, [], []
+    consumed, losses, lrs, counts = 0, [], [], []
     latest = _latest_checkpoint(checkpoints) if schedule.resume else None
     if latest is not None:
         accelerator.load_state(str(latest))
         saved = json.loads((latest / "progress.json").read_text())
         consumed, losses, lrs = saved["batches"], saved["losses"], saved["lrs"]
+        counts = saved.get("tokens", [])
     metrics = MetricsLog(out, enabled=accelerator.is_main_process)
     trace = out / "batches" / f"rank{accelerator.process_index}.jsonl"
     if schedule.record_batches and consumed == 0:
@@ -186,8 +188,11 @@ def train(
 
     def optimizer_step() -> None:
         nonlocal tokens_seen
-        local = torch.tensor(float(sum(b["weight"] for b in window)), device=accelerator.device)
-        total = float(accelerator.reduce(local, reduction="sum"))
+        local = torch.tensor([float(sum(b["weight"] for b in window)),
+                              float(sum(_labelled(b) for b in window))],
+                             device=accelerator.device)  # fmt: skip
+        total, labelled = (float(x) for x in accelerator.reduce(local, reduction="sum"))
+        counts.append(int(labelled))
         loss_sum = 0.0
         for k, batch in enumerate(window):
             sync = k == len(window) - 1
@@ -237,7 +242,7 @@ def train(
                     _save_checkpoint(
                         accelerator,
                         checkpoints / f"step-{step}",
-                        {"batches": batch_index, "losses": losses, "lrs": lrs},
+                        {"batches": batch_index, "losses": losses, "lrs": lrs, "tokens": counts},
                     )
     if window:  # the epochs ended inside a window
         optimizer_step()
@@ -248,7 +253,15 @@ def train(
         save_model(accelerator.unwrap_model(model), out / "final")
     accelerator.wait_for_everyone()
     return TrainResult(steps=len(losses), loss_history=losses, lr_history=lrs,
-                       examples=len(examples))  # fmt: skip
+                       examples=len(examples), trained_tokens=sum(counts))  # fmt: skip
+
+
+def _labelled(batch: dict[str, Any]) -> int:
+    """The tokens of ``batch`` that carry a label (those the loss is computed on)."""
+    from ipr_train.masking import IGNORE
+
+    labels = batch.get("labels")
+    return 0 if labels is None else int((labels[:, 1:] != IGNORE).sum())
 
 
 def _release_process_group() -> None:

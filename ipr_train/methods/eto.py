@@ -1,7 +1,8 @@
 """ETO (Song et al., ACL 2024, "Trial and Error: Exploration-Based Trajectory Optimization
 for LLM Agents"): SFT on expert trajectories (behavioural cloning), then per iteration the
 agent plays each expert's task from the start (exploration), every episode that scores
-below the expert's gives a failure-success pair of whole trajectories, and DPO on those
+below the expert's gives a failure-success pair (the expert's side chosen: ``pair_rule:
+paper``, no margin) of whole trajectories, and DPO on those
 pairs (its Eq. 4) trains the agent against the agent itself as reference (the model that
 began the iteration); 3 iterations by default.
 
@@ -30,6 +31,9 @@ class ETOConfig(IPRConfig):
 
     method: Literal["eto"] = "eto"  # type: ignore[assignment]
     iterations: int = Field(3, ge=0)
+    pair_rule: Literal["release", "paper"] = Field(
+        "paper", description="ETO pairs a failure with the expert's success: expert chosen"
+    )  # fmt: skip
     dpo: ETODPOSettings = Field(default_factory=lambda: ETODPOSettings())
 
 
@@ -42,6 +46,6 @@ class ETORun(IPRRun):
         branches = read_trajectories(run.path(f"{it}/explore") / "branches.jsonl")
         run.stage(
             f"{it}/pairs",
-            lambda f: self.pairs_stage(f, paths, branches, it, k, step_pairs=False),
+            lambda f: self.pairs_stage(f, paths, branches, it, k, kinds=("outcome",)),
         )
         return self.optimise_and_evaluate(k, agent, reference=agent)

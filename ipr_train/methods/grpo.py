@@ -7,8 +7,13 @@ agent plays ``group_size`` episodes of every task from the task's one start snap
 * GiGPO: GRPO's episode advantage plus ``step_weight`` times a step advantage: the steps of
   one task's group that act in the same anchor state form a step group, and each step's
   discounted return (``gamma``) is normalised within it (Eq. 5-8). The anchor state is the
-  observation the step answered (verl-agent's choice; ``anchor: state`` groups by the env
-  actions that led there instead, an exact state identity the snapshots make available).
+  env's own observation of the state the step acted in (verl-agent's choice): a reply with
+  no readable action never reaches the env, so the step after it acts in the unchanged
+  state and shares its anchor, not the protocol's format-error text. ``anchor: state``
+  groups by the env actions that led there instead, an exact state identity the snapshots
+  make available. The episode advantage is normalised over the group's steps
+  (``episode_norm: steps``, verl-agent's default ``compute_mean_std_cross_steps``) or over
+  its episodes (``episodes``, the paper's Eq. 3).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ class GiGPOConfig(GRPOConfig):
     gamma: float = Field(0.95, ge=0, le=1, description="the step returns' discount")
     step_weight: float = Field(1.0, ge=0, description="the step advantage's weight (omega)")
     anchor: Literal["observation", "state"] = "observation"
+    episode_norm: Literal["steps", "episodes"] = Field(
+        "steps", description="the episode advantage's group statistics: over steps "
+        "(verl-agent) or episodes (the paper's Eq. 3)"
+    )  # fmt: skip
 
 
 class GRPORun(OnlineRun):
@@ -56,13 +65,20 @@ class GiGPORun(GRPORun):
             [(e.meta["expert"], [s.reward for s in e.steps], anchors(e, cfg.anchor))
              for e in episodes],
             gamma=cfg.gamma, step_weight=cfg.step_weight, std=cfg.std_normalise,
+            across_steps=cfg.episode_norm == "steps",
         )  # fmt: skip
 
 
 def anchors(episode: Trajectory, kind: str) -> list[object]:
-    """The state each step of ``episode`` acted in: the observation it answered (the start
-    state's for the first step; every episode of a group starts in the same one) or the env
-    actions taken before it."""
-    if kind == "state":
-        return [tuple(s.action for s in episode.steps[:t]) for t in range(len(episode.steps))]
-    return ["<start>", *(s.observation for s in episode.steps[:-1])]
+    """The state each step of ``episode`` acted in: the env's last observation before it
+    (the start state's for the first step; every episode of a group starts in the same
+    one) or the env actions taken before it; a step without a readable action (``action``
+    None: the env never saw it) leaves the state, and so the anchor, unchanged."""
+    out: list[object] = []
+    observation: str = "<start>"
+    actions: tuple[str, ...] = ()
+    for step in episode.steps:
+        out.append(actions if kind == "state" else observation)
+        if step.action is not None:
+            observation, actions = step.observation, (*actions, step.action)
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
@@ -27,6 +27,8 @@ from ipr_train.rollout import RolloutCounters
 from ipr_train.run import RunDir
 from ipr_train.step_rewards import Branch, EstimateCache, estimate_step_rewards, read_estimates
 from ipr_train.train import Schedule
+
+PairKind = Literal["outcome", "step"]
 
 
 class Generation(Config):
@@ -108,6 +110,17 @@ class IPRConfig(Config):
     explore: Generation = Field(default_factory=lambda: Generation())
     monte_carlo: MonteCarlo = Field(default_factory=lambda: MonteCarlo())
     tau: float | None = Field(None, ge=0, description="null: the paper's value for the env")
+    pair_rule: Literal["release", "paper"] = Field(
+        "release", description="release: pairs in both directions with outcome_margin; "
+        "paper: the expert's side always chosen (ipr_train.pairs)"
+    )  # fmt: skip
+    outcome_margin: float = Field(0.01, ge=0, description="release rule: outcome gap to pair")
+    pair_kinds: list[PairKind] = Field(
+        default_factory=lambda: list(get_args(PairKind)),
+        description="the pair kinds trained on; an ablation drops one (IPR's --global_traj / "
+        "--local_traj)",
+    )  # fmt: skip
+    step_pairs_at_start: bool = Field(False, description="step pairs at t = 0 (release: no)")
     step_reward_model: str | None = Field(
         None, description="a step reward model's folder (`ipr-train reward-model`) in place "
         "of Monte Carlo; null: Monte Carlo"
@@ -281,6 +294,8 @@ class IPRRun:
         )
         return {
             "steps": result.steps,
+            "optimizer_steps": result.steps,
+            "trained_tokens": result.trained_tokens,
             "loss_first": result.loss_history[0],
             "loss_last": result.loss_history[-1],
         }
@@ -381,21 +396,28 @@ class IPRRun:
 
     def pairs_stage(
         self, folder: Path, paths: list[ExpertPath], branches: list[Any], it: str, k: int,
-        step_pairs: bool = True,
+        kinds: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """The iteration's pairs of ``kinds`` (default: the config's ``pair_kinds``)."""
+        cfg = self.cfg
+        kinds = tuple(cfg.pair_kinds) if kinds is None else kinds
         by_side: dict[str, dict[tuple[int, int], float]] = {"expert": {}, "agent": {}}
-        if step_pairs:
+        if "step" in kinds:
             estimates = self.run_dir.path(f"{it}/step_rewards") / "step_rewards.json"
             for m in json.loads(estimates.read_text()):
                 by_side[m["side"]][(m["expert"], m["step"])] = m["mean"]
         pairs = build_pairs(
             paths, branches, by_side["expert"], by_side["agent"], tau=self.tau, iteration=k,
-            step_pairs=step_pairs,
+            rule=cfg.pair_rule, outcome_margin=cfg.outcome_margin, kinds=kinds,
+            step_pairs_at_start=cfg.step_pairs_at_start,
         )  # fmt: skip
         write_jsonl(folder / "pairs.jsonl", pairs)
         return {
             "step_pairs": sum(p.kind == "step" for p in pairs),
             "outcome_pairs": sum(p.kind == "outcome" for p in pairs),
+            "agent_chosen": sum(p.meta["chosen"] == "agent" for p in pairs),
+            "signal": len(pairs),
+            "signal_unit": "pairs",
         }
 
     def reference_stage(self, folder: Path, pairs: list[Any], model: str) -> dict[str, Any]:
@@ -432,7 +454,9 @@ class IPRRun:
             loss=loss,
             identity={"model": agent, "iteration": k, "loss": self.cfg.method},
         )
-        return {"steps": result.steps, "loss_history": result.loss_history}
+        return {"steps": result.steps, "optimizer_steps": result.steps,
+                "trained_tokens": result.trained_tokens,
+                "loss_history": result.loss_history}  # fmt: skip
 
     def record(
         self, iteration: int, name: str, cost: dict[str, Any], seconds: dict[str, float]
@@ -463,18 +487,29 @@ def _counted(c: RolloutCounters) -> dict[str, Any]:
     }
 
 
+SIGNAL_KEYS = ("signal", "step_pairs", "outcome_pairs", "agent_chosen", "accepted",
+               "advantage_steps", "nonzero_steps")  # fmt: skip
+COST_KEYS = ("computed", "reused", "policy_calls", "generated_tokens", "env_steps",
+             "optimizer_steps", "trained_tokens")  # fmt: skip
+
+
 def _iteration_cost(run: RunDir, it: str) -> dict[str, Any]:
-    """What the iteration's training stages cost (evaluation apart): the pairs formed, the
-    Monte Carlo estimates computed and reused, and the policy calls, generated tokens and
-    env steps of every stage that played episodes."""
-    cost = dict.fromkeys(("step_pairs", "outcome_pairs", "computed", "reused", "policy_calls",
-                          "generated_tokens", "env_steps"), 0)  # fmt: skip
+    """What the iteration's training stages cost and the training signal they produced
+    (evaluation apart), summed over its stages: the policy calls, generated tokens and env
+    steps of every stage that played episodes, the Monte Carlo estimates computed and
+    reused, the policy's optimizer steps and trained tokens; the signal (``signal``: the
+    units that can move the model, whatever the method: pairs, accepted episodes, non-zero
+    step advantages) and its parts; the discriminator's accuracy where there is one."""
+    cost: dict[str, Any] = dict.fromkeys((*SIGNAL_KEYS, *COST_KEYS), 0)
     for folder in sorted(run.path(it).iterdir()):
         if folder.is_dir() and folder.name != "eval" and run.done(f"{it}/{folder.name}"):
             stats = run.stats(f"{it}/{folder.name}")
             for key in cost:
                 value = stats.get(key, 0)
                 cost[key] += value if isinstance(value, int) else 0
+            for key in ("discriminator_accuracy", "signal_unit"):
+                if key in stats:
+                    cost[key] = stats[key]
     return cost
 
 

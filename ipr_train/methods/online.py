@@ -86,8 +86,10 @@ class OnlineRun(IPRRun):
         return {
             "episodes": len(usable),
             "mean_reward": sum(episodes[i].reward for i in usable) / max(len(usable), 1),
-            "steps": len(flat),
+            "advantage_steps": len(flat),
             "nonzero_steps": sum(abs(x) > 1e-9 for x in flat),
+            "signal": sum(abs(x) > 1e-9 for x in flat),
+            "signal_unit": "advantages",
         }
 
     def policy_stage(
@@ -107,5 +109,8 @@ class OnlineRun(IPRRun):
             clip=update.clip,
             kl_coef=update.kl_coef,
             identity={"model": agent, "iteration": k, "loss": self.cfg.method},
+            temperature=self.cfg.explore.temperature,
         )
-        return {"steps": result.steps, "loss_history": result.loss_history}
+        return {"steps": result.steps, "optimizer_steps": result.steps,
+                "trained_tokens": result.trained_tokens,
+                "loss_history": result.loss_history}  # fmt: skip

@@ -1,14 +1,20 @@
 """PPO on the outcome reward and Step-PPO on Monte Carlo step rewards, the IPR paper's RL
 baselines (§4.1), as run here: multi-turn, PPO's clipped token-level objective (Schulman et
-al. 2017, Eq. 7) over the agent's reply tokens, a KL term to the SFT model, and no value
-head: the advantage is a return whitened over the iteration's batch (the batch mean is the
-baseline a critic would learn; GAE with lambda = gamma = 1 and V = 0 gives the return).
+al. 2017, Eq. 7) over the agent's reply tokens at the sampling temperature, a KL term to the
+SFT model, and no value head: the baseline a critic would learn is estimated from samples
+instead, per state, and the advantages are then whitened over the iteration's batch (PPO's
+advantage normalisation).
 
-* PPO: every step of an episode gets the episode's outcome reward, whitened over the
-  iteration's episodes.
-* Step-PPO: every step gets its step reward, IPR's Monte Carlo estimate (Eq. 3-5: the mean
-  outcome of ``monte_carlo.n`` scorer continuations from the state after the step, the SFT
-  model the scorer, estimates cached), whitened over the iteration's steps.
+* PPO: every step of an episode gets the episode's outcome minus the mean outcome of its
+  task's group (the ``group_size`` episodes played from the same start: an estimate of the
+  start state's value; a group of one gets 0). ``group_size`` >= 2.
+* Step-PPO: step t gets Q(s_t, a_t) - V(s_t). Q is IPR's Monte Carlo step reward (Eq. 3-5:
+  the mean outcome of ``monte_carlo.n`` scorer continuations from the state after the step,
+  the SFT model the scorer, estimates cached); V(s_t) is the same estimate for the state
+  the step acted in, which is the previous step's Q (the continuations from the state after
+  step t-1 start in s_t); at t = 0, every episode of the task's group starts in s_0, and
+  V(s_0) is the mean of their first steps' Q. So a good state does not give every action
+  in it a positive advantage: an action gains only by what it adds to its state's value.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import json
 import pickle
 from typing import Literal
 
+from pydantic import Field
+
 from ipr_gym.core import Snapshot
-from ipr_train.advantages import whitened
+from ipr_train.advantages import group_normalised, whitened
 from ipr_train.methods.online import OnlineConfig, OnlineRun
 from ipr_train.records import Trajectory
 from ipr_train.step_rewards import Branch
@@ -26,17 +34,22 @@ from ipr_train.step_rewards import Branch
 
 class PPOConfig(OnlineConfig):
     method: Literal["ppo"] = "ppo"  # type: ignore[assignment]
+    group_size: int = Field(4, ge=2, description="episodes per task: the baseline's sample")
 
 
 class StepPPOConfig(OnlineConfig):
     method: Literal["step_ppo"] = "step_ppo"  # type: ignore[assignment]
+    group_size: int = Field(4, ge=2, description="episodes per task: V(s_0)'s sample")
 
 
 class PPORun(OnlineRun):
     NAME = "PPO"
 
     def advantages(self, k: int, episodes: list[Trajectory]) -> list[list[float]]:
-        values = whitened([e.reward for e in episodes])
+        groups = [e.meta["expert"] for e in episodes]
+        centred = group_normalised([e.reward for e in episodes], groups, std=False,
+                                   single="zero")  # fmt: skip
+        values = whitened(centred)
         return [[v] * len(e.steps) for v, e in zip(values, episodes, strict=True)]
 
 
@@ -60,9 +73,17 @@ class StepPPORun(OnlineRun):
     def advantages(self, k: int, episodes: list[Trajectory]) -> list[list[float]]:
         saved = self.run_dir.path(f"iter_{k}/step_rewards") / "step_rewards.json"
         means = {(m["expert"], m["step"]): m["mean"] for m in json.loads(saved.read_text())}
-        rewards = [[means[(e.meta["index"], t)] for t in range(len(e.steps))] for e in episodes]
-        values = iter(whitened([r for steps in rewards for r in steps]))
-        return [[next(values) for _ in steps] for steps in rewards]
+        q = [[means[(e.meta["index"], t)] for t in range(len(e.steps))] for e in episodes]
+        firsts: dict[object, list[float]] = {}
+        for e, values in zip(episodes, q, strict=True):
+            firsts.setdefault(e.meta["expert"], []).append(values[0])
+        relative = []
+        for e, values in zip(episodes, q, strict=True):
+            group = firsts[e.meta["expert"]]
+            state = [sum(group) / len(group), *values[:-1]]  # V(s_t)
+            relative.append([a - v for a, v in zip(values, state, strict=True)])
+        flat = iter(whitened([a for steps in relative for a in steps]))
+        return [[next(flat) for _ in steps] for steps in relative]
 
 
 def _step_branches(

@@ -57,7 +57,8 @@ class StepAgentImplicitRun(IPRRun):
 
         pairs = action_pairs(paths, branches, iteration=k)
         write_jsonl(folder / "pairs.jsonl", pairs)
-        return {"step_pairs": len(pairs), "outcome_pairs": 0, "actions": len(branches)}
+        return {"step_pairs": len(pairs), "outcome_pairs": 0, "actions": len(branches),
+                "signal": len(pairs), "signal_unit": "pairs"}  # fmt: skip
 
 
 class DiscriminatorSettings(TrainSettings):
@@ -105,8 +106,13 @@ class StepAgentInverseRun(OnlineRun):
                               max_length=cfg.max_length,
                               identity={"model": init, "iteration": k, "loss": "bce"})  # fmt: skip
         history = result.loss_history
+        from ipr_train.scorer_model import score
+
+        logits = score(folder / "final", conversations, max_length=cfg.max_length)
+        right = sum((x > 0) == (y == 1.0) for x, y in zip(logits, targets, strict=True))
         return {"steps": result.steps, "examples": len(targets), "loss_first": history[0],
-                "loss_last": history[-1]}  # fmt: skip
+                "loss_last": history[-1],
+                "discriminator_accuracy": round(right / max(len(targets), 1), 4)}  # fmt: skip
 
     def discriminator(self, k: int) -> Path:
         return self.run_dir.path(f"iter_{k}/discriminator") / "final"

@@ -242,17 +242,21 @@ def test_rft_retrains_the_base_model_on_experts_and_new_successes(
 
     config = yaml.safe_load((straight / "run" / "config.yaml").read_text())
     config.update(method="rft", output_dir=str(tmp_path / "rft"), iterations=1,
-                  explore_limit=4, success_reward=0.0)  # fmt: skip
+                  explore_limit=4, success_reward=0.0, samples=2,
+                  explore={**config["explore"], "temperature": 1.0})  # fmt: skip
     path = tmp_path / "rft.yaml"
     done = _run_config(config, path, installed_data)
     run = tmp_path / "rft"
     assert "| 1 | RFT iteration 1 | ipr/WebShop-v0 | test | 3 |" in done.stdout
     experts = read_trajectories(run / "experts" / "experts.jsonl")
     branches = read_trajectories(run / "iter_1" / "explore" / "branches.jsonl")
+    assert sorted(b.task for b in branches) == sorted(2 * [e.task for e in experts[:4]])
     known = {(e.task, tuple(s.action for s in e.steps)) for e in experts}
     new = {(b.task, tuple(s.action for s in b.steps)) for b in branches if b.steps} - known
     data = read_trajectories(run / "iter_1" / "augment" / "data.jsonl")
     assert data[: len(experts)] == experts and len(data) == len(experts) + len(new) > len(experts)
+    stats = json.loads((run / "iter_1" / "augment" / "stats.json").read_text())
+    assert stats["accepted"] == stats["added"] == len(new) and stats["threshold"] == 0.0
     summary = json.loads((run / "iter_1" / "train" / "sft_summary.json").read_text())
     assert summary["examples"] == len(data)
     identity = json.loads((run / "iter_1" / "train" / "run_identity.json").read_text())
@@ -260,3 +264,6 @@ def test_rft_retrains_the_base_model_on_experts_and_new_successes(
     config.update(sft=None, output_dir=str(tmp_path / "rft2"))
     path.write_text(yaml.safe_dump(config))
     assert main(["run", str(path)]) == 2  # RFT without SFT settings is refused
+    config.update(sft={}, explore={**config["explore"], "temperature": 0.0})
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path)]) == 2  # greedy samples would repeat one episode

@@ -76,27 +76,40 @@ def test_every_method_starts_from_the_one_sft_model(compared):
         assert start == sft and config["iterations"] == 1 and config["explore_limit"] == 2
 
 
-def test_ppo_whitens_the_outcome_over_the_batch(compared):
+def test_ppo_subtracts_the_task_groups_mean_outcome_then_whitens(compared):
     samples = _usable(_run(compared, "ppo"))
-    expected = _z([e.reward for e, _ in samples])
-    for (episode, got), value in zip(samples, expected, strict=True):
+    centred = []
+    for episode, _ in samples:
+        group = [e.reward for e, _ in samples if e.meta["expert"] == episode.meta["expert"]]
+        centred.append(episode.reward - statistics.mean(group))
+    for (episode, got), value in zip(samples, _z(centred), strict=True):
         assert got == pytest.approx([value] * len(episode.steps), abs=1e-9)
 
 
-def test_step_ppo_whitens_monte_carlo_step_rewards(compared):
+def test_step_ppo_subtracts_the_value_of_the_state_it_acted_in(compared):
     run = _run(compared, "step_ppo")
     samples = _usable(run)
     means = {
         (m["expert"], m["step"]): m["mean"]
         for m in json.loads((run / "iter_1/step_rewards/step_rewards.json").read_text())
     }
-    rewards = [means[(e.meta["position"], t)] for e, _ in samples for t in range(len(e.steps))]
+    q = {(e.meta["position"], t): means[(e.meta["position"], t)]
+         for e, _ in samples for t in range(len(e.steps))}  # fmt: skip
     for episode, _ in samples:  # where the step ended the episode, its own outcome
         last = len(episode.steps) - 1
         if episode.steps[last].terminated:
-            assert means[(episode.meta["position"], last)] == episode.reward
+            assert q[(episode.meta["position"], last)] == episode.reward
+    relative = []
+    for episode, _ in samples:
+        i = episode.meta["position"]
+        starts = [q[(e.meta["position"], 0)] for e, _ in samples
+                  if e.meta["expert"] == episode.meta["expert"]]  # fmt: skip
+        for t in range(len(episode.steps)):
+            value = statistics.mean(starts) if t == 0 else q[(i, t - 1)]
+            relative.append(q[(i, t)] - value)
     flat = [a for _, adv in samples for a in adv]
-    assert flat == pytest.approx(_z(rewards), abs=1e-9)
+    assert flat == pytest.approx(_z(relative), abs=1e-9)
+    assert any(abs(a) > 1e-9 for a in flat)
 
 
 def test_grpo_normalises_within_the_task_group(compared):
@@ -116,15 +129,16 @@ def test_gigpo_adds_the_anchor_state_advantage(compared):
     samples = _usable(_run(compared, "gigpo"))
     episodes = [e for e, _ in samples]
     gamma = 0.95
-    rows = []  # (episode, step, group, observation before the step, discounted return)
+    rows = []  # (episode, step, group, the env's observation before the step, return)
     for i, e in enumerate(episodes):
         for t in range(len(e.steps)):
             ret = sum(gamma ** (u - t) * e.steps[u].reward for u in range(t, len(e.steps)))
-            anchor = "<start>" if t == 0 else e.steps[t - 1].observation
-            rows.append((i, t, e.meta["expert"], anchor, ret))
+            seen = [s.observation for s in e.steps[:t] if s.action is not None]
+            rows.append((i, t, e.meta["expert"], seen[-1] if seen else "<start>", ret))
     for (i, _, g, anchor, ret), got in zip(rows, [a for _, adv in samples for a in adv],
                                            strict=True):  # fmt: skip
-        group = [x.reward for x in episodes if x.meta["expert"] == g]
+        # the episode statistics over the group's steps (verl-agent's default)
+        group = [episodes[j].reward for (j, _, g2, _, _) in rows if g2 == g]
         if len(group) == 1:
             episode = episodes[i].reward / (1 + 1e-6)
         else:

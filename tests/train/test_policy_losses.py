@@ -61,12 +61,19 @@ def test_no_reference_no_kl():
     assert float(total) == pytest.approx(-1.0 + 3.0) and "kl" not in stats
 
 
-def test_policy_loss_on_a_real_episode_equals_one_from_the_assistant_mask(tiny_dir):
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_policy_loss_on_a_real_episode_equals_one_from_the_assistant_mask(tiny_dir, temperature):
     """Two replies with different advantages: each token of a reply carries its own, the
-    observation and prompt tokens none; log-probabilities from transformers' assistant mask."""
+    observation and prompt tokens none; log-probabilities from transformers' assistant mask,
+    at the temperature the episode was sampled with (logits / T)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ipr_train.policy_gradient import collate_samples, encode_sample, policy_loss_fn
+    from ipr_train.policy_gradient import (
+        collate_samples,
+        encode_sample,
+        policy_loss_fn,
+        token_logprobs,
+    )
     from ipr_train.records import EnvStep, Trajectory, Turn
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
@@ -88,7 +95,8 @@ def test_policy_loss_on_a_real_episode_equals_one_from_the_assistant_mask(tiny_d
                                              return_assistant_tokens_mask=True)  # fmt: skip
     ids, mask = rendered["input_ids"], rendered["assistant_masks"]
     with torch.no_grad():
-        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), -1)
+        logits = model(torch.tensor([ids])).logits[0].double()
+        logp = torch.log_softmax(logits / temperature, -1)
     # the assistant runs in order: "OK" (the opening's, before the agent's first step: no
     # loss), then one run per step
     runs, reply = [], -1
@@ -104,9 +112,11 @@ def test_policy_loss_on_a_real_episode_equals_one_from_the_assistant_mask(tiny_d
     old = [float(logp[i - 1, ids[i]]) + rng.uniform(-0.5, 0.5) for i, _ in tokens]
     from dataclasses import replace
 
+    scored = token_logprobs(model, [sample], tokenizer.pad_token_id, temperature=temperature)
+    assert scored[0] == pytest.approx([float(logp[i - 1, ids[i]]) for i, _ in tokens], abs=1e-4)
     batch = collate_samples([replace(sample, old=tuple(old))], tokenizer.pad_token_id)
     batch["ref"] = None
-    loss, _ = policy_loss_fn(clip=0.2, kl_coef=0.0)(model, batch)
+    loss, _ = policy_loss_fn(clip=0.2, kl_coef=0.0, temperature=temperature)(model, batch)
     expected = sum(_surrogate(float(logp[i - 1, ids[i]]), o, a, 0.2)
                    for (i, _), o, a in zip(tokens, old, per_token_adv, strict=True))  # fmt: skip
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
@@ -134,23 +144,28 @@ def test_whitened_over_the_batch():
     assert whitened([5.0]) == [0.0] and whitened([]) == []
 
 
-def test_gigpo_joins_episode_and_anchor_state_advantages():
-    """Two episodes of task "t" meet in state "s1"; a third task runs alone."""
+@pytest.mark.parametrize("across_steps", [True, False])
+def test_gigpo_joins_episode_and_anchor_state_advantages(across_steps):
+    """Two episodes of task "t" meet in state "s1"; a third task runs alone. The episode
+    statistics are over the group's steps (verl-agent's default: the 3-step episode counts
+    3 times) or over its episodes (the paper's Eq. 3)."""
     gamma = 0.9
     episodes = [
         ("t", [0.0, 0.0, 1.0], ["s0", "s1", "s2"]),
         ("t", [0.0, 0.0], ["s0", "s1"]),
         ("u", [0.0, 0.4], ["s0", "x"]),
     ]
-    got = gigpo_advantages(episodes, gamma=gamma, step_weight=0.5, std=True)
-    # episode level: task t outcomes 1 and 0; task u alone keeps its outcome
-    m, s = 0.5, statistics.stdev([1.0, 0.0])
-    e0, e1, e2 = (1 - m) / (s + 1e-6), (0 - m) / (s + 1e-6), 0.4 / (1 + 1e-6)
+    got = gigpo_advantages(episodes, gamma=gamma, step_weight=0.5, std=True,
+                           across_steps=across_steps)  # fmt: skip
+    z = lambda x, g: (x - statistics.mean(g)) / (statistics.stdev(g) + 1e-6)  # noqa: E731
+    if across_steps:  # rows 1, 1, 1, 0, 0 for task t; 0.4, 0.4 for task u (no spread: 0)
+        e0, e1, e2 = z(1.0, [1, 1, 1, 0, 0]), z(0.0, [1, 1, 1, 0, 0]), 0.0
+    else:  # task t outcomes 1 and 0; task u alone keeps its outcome (mean 0, std 1)
+        e0, e1, e2 = z(1.0, [1.0, 0.0]), z(0.0, [1.0, 0.0]), 0.4 / (1 + 1e-6)
     # step level: returns 0.81, 0.9, 1 and 0, 0; then 0.36, 0.4
     r0, r1 = [gamma**2, gamma, 1.0], [0.0, 0.0]
     g_s0 = [r0[0], r1[0]]  # ("t", "s0") and ("t", "s1") hold two steps each
     g_s1 = [r0[1], r1[1]]
-    z = lambda x, g: (x - statistics.mean(g)) / (statistics.stdev(g) + 1e-6)  # noqa: E731
     expected = [
         [e0 + 0.5 * z(r0[0], g_s0), e0 + 0.5 * z(r0[1], g_s1), e0],  # s2: alone, 0
         [e1 + 0.5 * z(r1[0], g_s0), e1 + 0.5 * z(r1[1], g_s1)],
@@ -159,6 +174,20 @@ def test_gigpo_joins_episode_and_anchor_state_advantages():
     for g, e in zip(got, expected, strict=True):
         assert g == pytest.approx(e, abs=1e-9)
     assert discounted_returns([0.0, 0.0, 1.0], gamma) == pytest.approx(r0)
+
+
+def test_gigpo_anchors_are_the_envs_observations_not_the_format_error():
+    from ipr_train.methods.grpo import anchors
+    from ipr_train.records import EnvStep, Trajectory, Turn
+
+    steps = (EnvStep("search[a]", "results"), EnvStep(None, "Invalid format, try again"),
+             EnvStep(None, "Invalid format, try again"), EnvStep("click[x]", "item"),
+             EnvStep("click[buy]", "done"))  # fmt: skip
+    episode = Trajectory("ipr/WebShop-v0", 0, (Turn("user", "start"),), steps)
+    assert anchors(episode, "observation") == ["<start>", "results", "results", "results",
+                                               "item"]  # fmt: skip
+    assert anchors(episode, "state") == [(), ("search[a]",), ("search[a]",), ("search[a]",),
+                                         ("search[a]", "click[x]")]  # fmt: skip
 
 
 def test_discriminator_and_regression_losses():
