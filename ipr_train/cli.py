@@ -129,7 +129,8 @@ def _reward_model(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from ipr_train.compare import METHODS, compare, comparison_markdown
+    from ipr_train.compare import METHODS, NAMES, compare
+    from ipr_train.compare_table import comparison_markdown
 
     out = args.output_dir or f"runs/compare_{args.env}{'_quick' if args.quick else ''}"
     try:
@@ -138,7 +139,7 @@ def _compare(args: argparse.Namespace) -> None:
                          data_dir=args.data_dir, sft_from=args.sft_from)  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    print(comparison_markdown(args.env, record))
+    print(comparison_markdown(record, NAMES))
 
 
 def _experts(args: argparse.Namespace) -> None:

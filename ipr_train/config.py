@@ -37,6 +37,9 @@ class SFTConfig(Config):
     data: list[str] = Field(description="trajectory JSONL files or IPR/ETO FastChat JSON")
     output_dir: str
     epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(
+        None, ge=1, description="optimizer steps, cycling the data; set: replaces epochs"
+    )  # fmt: skip
     learning_rate: float = Field(2e-5, gt=0)
     batch_size: int = Field(1, ge=1, description="examples per device per micro-batch")
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")

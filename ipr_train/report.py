@@ -75,6 +75,8 @@ def signal_text(cost: dict[str, Any]) -> str:
         parts.append(f"{cost['nonzero_steps']}/{cost['advantage_steps']} non-zero advantages")
     elif unit == "episodes":
         parts.append(f"{cost['accepted']} accepted episodes")
+    elif unit == "demonstrations":
+        parts.append(f"{cost['signal']} demonstrations")
     else:
         parts.append(f"{cost.get('step_pairs', 0)} step + {cost.get('outcome_pairs', 0)} "
                      f"outcome pairs ({cost.get('agent_chosen', 0)} agent-chosen)")  # fmt: skip

@@ -8,7 +8,10 @@ DeepSpeed: ``accelerate launch -m ipr_train.cli ...``). What it guarantees:
   its own share of each epoch's shuffle (reshuffled per epoch with ``seed``).
 * Schedule: counted in optimizer steps (the scheduler is stepped once per optimizer step,
   not once per process), so on N processes with the same global batch the learning rate
-  follows the single-process curve; a last partial accumulation window still steps.
+  follows the single-process curve; a last partial accumulation window still steps. A
+  budget in optimizer steps (``max_steps``) replaces ``epochs``: the data is cycled,
+  reshuffled per epoch, until the budget is spent, so methods with little data and much
+  data can be given the same number of updates.
 * Loss scale: the loss function returns a sum over its units (assistant tokens, pairs) and
   the batch's unit count; the loop divides by the units of the whole accumulation window
   summed over processes, so a token weighs the same wherever it lands.
@@ -49,6 +52,7 @@ class Schedule:
     """The knobs of the loop (one config class per method maps onto it)."""
 
     epochs: float = 1.0
+    max_steps: int | None = None  # optimizer steps; set: as many epochs as they take
     learning_rate: float = 2e-5
     batch_size: int = 1
     grad_accum: int = 1
@@ -158,7 +162,12 @@ def train(
     )  # fmt: skip
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     per_epoch = len(loader)  # micro-batches per process per epoch
-    total_batches = math.ceil(per_epoch * schedule.epochs)
+    if schedule.max_steps is not None:  # a budget in optimizer steps: cycle the data
+        total_batches = schedule.max_steps * schedule.grad_accum
+        epochs = math.ceil(total_batches / max(per_epoch, 1))
+    else:
+        total_batches = math.ceil(per_epoch * schedule.epochs)
+        epochs = math.ceil(schedule.epochs)
     total_steps = math.ceil(total_batches / schedule.grad_accum)
     scheduler = get_scheduler(
         schedule.lr_scheduler, optimizer,
@@ -222,7 +231,7 @@ def train(
         window.clear()
 
     batch_index = 0
-    for epoch in range(math.ceil(schedule.epochs)):
+    for epoch in range(epochs):
         loader.set_epoch(epoch)
         skip = max(0, min(consumed - batch_index, per_epoch))
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader

@@ -13,6 +13,7 @@ def methods() -> dict[str, tuple[type, type]]:
     from ipr_train.methods.ipr import IPRConfig, IPRRun
     from ipr_train.methods.ppo import PPOConfig, PPORun, StepPPOConfig, StepPPORun
     from ipr_train.methods.rft import RFTConfig, RFTRun
+    from ipr_train.methods.sft_continued import SFTContinuedConfig, SFTContinuedRun
     from ipr_train.methods.stepagent import (
         StepAgentImplicitConfig,
         StepAgentImplicitRun,
@@ -22,6 +23,7 @@ def methods() -> dict[str, tuple[type, type]]:
 
     return {
         "ipr": (IPRConfig, IPRRun),
+        "sft_continued": (SFTContinuedConfig, SFTContinuedRun),
         "rft": (RFTConfig, RFTRun),
         "eto": (ETOConfig, ETORun),
         "ppo": (PPOConfig, PPORun),

@@ -59,6 +59,9 @@ class TrainSettings(Config):
     """The training loop's knobs (``ipr_train.train.Schedule``) and the encoding's."""
 
     epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(
+        None, ge=1, description="optimizer steps, cycling the data; set: replaces epochs"
+    )  # fmt: skip
     learning_rate: float = Field(2e-5, gt=0)
     batch_size: int = Field(1, ge=1)
     grad_accum: int = Field(1, ge=1)
@@ -455,7 +458,7 @@ class IPRRun:
             identity={"model": agent, "iteration": k, "loss": self.cfg.method},
         )
         return {"steps": result.steps, "optimizer_steps": result.steps,
-                "trained_tokens": result.trained_tokens,
+                "trained_tokens": result.trained_tokens, "examples": result.examples,
                 "loss_history": result.loss_history}  # fmt: skip
 
     def record(
@@ -504,7 +507,7 @@ def _iteration_cost(run: RunDir, it: str) -> dict[str, Any]:
     for folder in sorted(run.path(it).iterdir()):
         if folder.is_dir() and folder.name != "eval" and run.done(f"{it}/{folder.name}"):
             stats = run.stats(f"{it}/{folder.name}")
-            for key in cost:
+            for key in (*SIGNAL_KEYS, *COST_KEYS):
                 value = stats.get(key, 0)
                 cost[key] += value if isinstance(value, int) else 0
             for key in ("discriminator_accuracy", "signal_unit"):

@@ -89,6 +89,26 @@ def test_schedule_counts_optimizer_steps_and_a_partial_window_steps(
     assert odd.steps == 4  # 7 micro-batches: the last window holds one and still steps
 
 
+def test_a_step_budget_cycles_the_data_and_counts_the_trained_tokens(
+    tiny_dir, train_conversations, tmp_path
+):
+    """``max_steps`` replaces epochs: 3 examples, 5 optimizer steps of one example each is
+    every example once, then two of them again (reshuffled); the trained tokens are the
+    assistant tokens of the batches it stepped on, counted here from the encoding."""
+    three = train_conversations[:3]
+    data = write_data(tmp_path / "three.jsonl", three)
+    result = run_sft(cfg(tiny_dir, data, tmp_path / "run", max_steps=5, epochs=1,
+                         record_batches=True))  # fmt: skip
+    assert result.steps == 5
+    batches = [json.loads(line)["index"] for line in
+               (tmp_path / "run" / "batches" / "rank0.jsonl").read_text().splitlines()]  # fmt: skip
+    assert sorted(i for b in batches[:3] for i in b) == [0, 1, 2]
+    assert len(batches) == 5 and len({i for b in batches[3:] for i in b}) == 2
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    labelled = [sum(x != IGNORE for x in encode(tokenizer, c, 1024).labels[1:]) for c in three]
+    assert result.trained_tokens == sum(labelled[i] for b in batches for i in b)
+
+
 def test_a_resume_with_other_data_is_refused(tiny_dir, train_conversations, tmp_path):
     first = write_data(tmp_path / "a.jsonl", train_conversations[:3])
     other = write_data(tmp_path / "b.jsonl", train_conversations[3:6])
