@@ -185,10 +185,10 @@ def method_config(
     if name == "rft":
         cfg.update(retrain="agent", success_reward=1.0, samples=budget.group_size)
         cfg["explore"]["temperature"] = 1.0
-    if name in ("sft_continued", "eto", "rft", "stepagent_implicit", "ppo", "grpo", "gigpo",
-                "stepagent_inverse"):  # fmt: skip
-        cfg.pop("monte_carlo")
-    return cfg
+    from ipr_train.methods import methods
+
+    fields = methods()[name][0].model_fields  # the method's own sections, no other's
+    return {key: value for key, value in cfg.items() if key in fields}
 
 
 def _seed_run(run: Path, sft_run: Path, shared: Path | None) -> None:

@@ -3,7 +3,7 @@
 SFT-continued control, and written as ``compare_<env>[_quick].{json,md}``.
 
 A run's summary is its last evaluation, task by task, and what its iterations cost and
-got to learn from (``ipr_train.methods.ipr.SIGNAL_KEYS`` and ``COST_KEYS``, summed over
+got to learn from (``ipr_train.methods.base.SIGNAL_KEYS`` and ``COST_KEYS``, summed over
 iterations). A method whose runs received no training signal shows "no signal" in place of
 its reward: its model is the SFT model moved by nothing the method contributes.
 """
@@ -25,7 +25,7 @@ def summarise(rows: list[dict[str, Any]], run_dir: str | Path) -> dict[str, Any]
     """A finished run's last evaluation (per split: the mean reward and success, and each
     task's reward) and its iterations' summed cost and signal (every iteration after the
     SFT model's; seconds without evaluation)."""
-    from ipr_train.methods.ipr import COST_KEYS, SIGNAL_KEYS
+    from ipr_train.methods.base import COST_KEYS, SIGNAL_KEYS
     from ipr_train.records import read_trajectories
 
     last = rows[-1]

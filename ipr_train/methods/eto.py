@@ -6,8 +6,8 @@ paper``, no margin) of whole trajectories, and DPO on those
 pairs (its Eq. 4) trains the agent against the agent itself as reference (the model that
 began the iteration); 3 iterations by default.
 
-The stages are IPR's (``ipr_train.methods.ipr``): exploration from the empty prefix only,
-outcome pairs only, no Monte Carlo, the same reference, training and evaluation stages.
+The stages are the shared ones (``ipr_train.methods.base``): exploration from the empty
+prefix only, outcome pairs only, no Monte Carlo, the reference, DPO and evaluation stages.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ipr_train.methods.ipr import DPOSettings, IPRConfig, IPRRun
+from ipr_train.methods.base import MethodConfig, MethodRun
+from ipr_train.methods.settings import DPOSettings
 from ipr_train.records import read_trajectories
 
 
@@ -26,19 +27,19 @@ class ETODPOSettings(DPOSettings):
     sft_weight: float = Field(0.0, ge=0, description="SFT on chosen; ETO: 0")
 
 
-class ETOConfig(IPRConfig):
-    """IPR's config read as ETO's: ``monte_carlo`` and ``tau`` are not used."""
-
-    method: Literal["eto"] = "eto"  # type: ignore[assignment]
+class ETOConfig(MethodConfig):
+    method: Literal["eto"] = "eto"
     iterations: int = Field(3, ge=0)
     pair_rule: Literal["release", "paper"] = Field(
         "paper", description="ETO pairs a failure with the expert's success: expert chosen"
     )  # fmt: skip
+    outcome_margin: float = Field(0.01, ge=0, description="release rule: outcome gap to pair")
     dpo: ETODPOSettings = Field(default_factory=lambda: ETODPOSettings())
 
 
-class ETORun(IPRRun):
+class ETORun(MethodRun):
     NAME = "ETO"
+    cfg: ETOConfig
 
     def iteration(self, k: int, agent: str) -> str:
         run, it = self.run_dir, f"iter_{k}"
@@ -46,6 +47,8 @@ class ETORun(IPRRun):
         branches = read_trajectories(run.path(f"{it}/explore") / "branches.jsonl")
         run.stage(
             f"{it}/pairs",
-            lambda f: self.pairs_stage(f, paths, branches, it, k, kinds=("outcome",)),
-        )
-        return self.optimise_and_evaluate(k, agent, reference=agent)
+            lambda f: self.pairs_stage(f, paths, branches, it, k, kinds=("outcome",),
+                                       rule=self.cfg.pair_rule,
+                                       margin=self.cfg.outcome_margin),
+        )  # fmt: skip
+        return self.optimise_and_evaluate(k, agent, reference=agent, dpo=self.cfg.dpo)

@@ -28,7 +28,7 @@ from ipr_train.records import Trajectory
 
 
 class GRPOConfig(OnlineConfig):
-    method: Literal["grpo"] = "grpo"  # type: ignore[assignment]
+    method: Literal["grpo"] = "grpo"
     group_size: int = Field(8, ge=2, description="episodes per task (verl-agent: 8)")
     std_normalise: bool = Field(True, description="divide by the group's std (mean_std_norm)")
 

@@ -6,8 +6,7 @@ agent on them (``ipr_train.policy_gradient``) with a KL term to the SFT model, a
 agent is evaluated and plays the next iteration.
 
 The expert set chooses the tasks (``explore_limit`` of them) and gives the SFT model;
-expert actions take no part in the update. ``monte_carlo`` is used by Step-PPO only,
-``dpo`` and ``tau`` by none of them.
+expert actions take no part in the update. Step-PPO adds ``monte_carlo``.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ipr_train.methods.ipr import Generation, IPRConfig, IPRRun, TrainSettings
+from ipr_train.methods.base import MethodConfig, MethodRun
+from ipr_train.methods.settings import Generation, TrainSettings
 from ipr_train.records import Trajectory, read_trajectories
 
 
@@ -35,7 +35,7 @@ class PolicyUpdate(TrainSettings):
     max_prompt_tokens: int = Field(2048, ge=1, description="prompt cut from the left")
 
 
-class OnlineConfig(IPRConfig):
+class OnlineConfig(MethodConfig):
     group_size: int = Field(1, ge=1, description="episodes per task per iteration")
     explore: Generation = Field(default_factory=lambda: Generation(temperature=1.0))
     update: PolicyUpdate = Field(default_factory=lambda: PolicyUpdate())
@@ -48,7 +48,7 @@ class OnlineConfig(IPRConfig):
         return self
 
 
-class OnlineRun(IPRRun):
+class OnlineRun(MethodRun):
     cfg: OnlineConfig
     ALL_STATES = False  # whether the advantages need the state after every step
 

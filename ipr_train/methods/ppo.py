@@ -28,17 +28,19 @@ from pydantic import Field
 from ipr_gym.core import Snapshot
 from ipr_train.advantages import group_normalised, whitened
 from ipr_train.methods.online import OnlineConfig, OnlineRun
+from ipr_train.methods.settings import MonteCarlo
 from ipr_train.records import Trajectory
 from ipr_train.step_rewards import Branch
 
 
 class PPOConfig(OnlineConfig):
-    method: Literal["ppo"] = "ppo"  # type: ignore[assignment]
+    method: Literal["ppo"] = "ppo"
     group_size: int = Field(4, ge=2, description="episodes per task: the baseline's sample")
 
 
 class StepPPOConfig(OnlineConfig):
-    method: Literal["step_ppo"] = "step_ppo"  # type: ignore[assignment]
+    method: Literal["step_ppo"] = "step_ppo"
+    monte_carlo: MonteCarlo = Field(default_factory=lambda: MonteCarlo())
     group_size: int = Field(4, ge=2, description="episodes per task: V(s_0)'s sample")
 
 
@@ -55,6 +57,7 @@ class PPORun(OnlineRun):
 
 class StepPPORun(OnlineRun):
     NAME = "Step-PPO"
+    cfg: StepPPOConfig
     ALL_STATES = True
 
     def before_advantages(self, k: int, episodes: list[Trajectory]) -> None:
@@ -68,7 +71,8 @@ class StepPPORun(OnlineRun):
         with EnvPool(
             cfg.env.id, cfg.slots, workers=cfg.workers, env_kwargs=self.env_kwargs
         ) as pool:
-            run.stage(f"{it}/step_rewards", lambda f: self.rewards_stage(f, pool, todo, it))
+            run.stage(f"{it}/step_rewards",
+                      lambda f: self.rewards_stage(f, pool, todo, it, cfg.monte_carlo))  # fmt: skip
 
     def advantages(self, k: int, episodes: list[Trajectory]) -> list[list[float]]:
         saved = self.run_dir.path(f"iter_{k}/step_rewards") / "step_rewards.json"

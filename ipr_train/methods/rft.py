@@ -8,8 +8,8 @@ instead, a cheaper variant); the new model plays the next iteration. ``success_r
 is 1.0 by default (a full success); the augment stage reports it with the episodes it
 accepted.
 
-The stages are IPR's (``ipr_train.methods.ipr``): exploration from the empty prefix, SFT,
-evaluation; ``monte_carlo``, ``tau`` and ``dpo`` are not used.
+The stages are the shared ones (``ipr_train.methods.base``): exploration from the empty
+prefix, SFT, evaluation.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ipr_train.methods.ipr import Generation, IPRConfig, IPRRun
+from ipr_train.methods.base import MethodConfig, MethodRun
+from ipr_train.methods.settings import Generation
 from ipr_train.records import read_trajectories, write_jsonl
 
 
-class RFTConfig(IPRConfig):
-    """IPR's config read as RFT's, with the success threshold; ``sft`` is required (every
-    iteration retrains the base ``model`` with it)."""
+class RFTConfig(MethodConfig):
+    """``sft`` is required (every iteration fine-tunes with it)."""
 
-    method: Literal["rft"] = "rft"  # type: ignore[assignment]
+    method: Literal["rft"] = "rft"
     success_reward: float = Field(1.0, description="an agent episode joins the SFT set at this")
     samples: int = Field(4, ge=1, description="episodes per task per iteration (RFT's k)")
     explore: Generation = Field(default_factory=lambda: Generation(temperature=1.0))
@@ -48,7 +48,7 @@ class RFTConfig(IPRConfig):
         return self
 
 
-class RFTRun(IPRRun):
+class RFTRun(MethodRun):
     NAME = "RFT"
     cfg: RFTConfig
 

@@ -4,7 +4,7 @@ learning rate and its schedule) the other methods get per iteration, then evalua
 explores nothing and learns from nothing the methods add, so a method's gain over this row
 is the method's, not the extra training's.
 
-The stages are the shared ones (``ipr_train.methods.ipr``): SFT and evaluation.
+The stages are the shared ones (``ipr_train.methods.base``): SFT and evaluation.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ipr_train.methods.ipr import IPRConfig, IPRRun
+from ipr_train.methods.base import MethodConfig, MethodRun
 
 
-class SFTContinuedConfig(IPRConfig):
+class SFTContinuedConfig(MethodConfig):
     """``sft`` holds the continued training's settings (the same as the first SFT's when
     ``sft_model`` is null and the SFT runs here)."""
 
-    method: Literal["sft_continued"] = "sft_continued"  # type: ignore[assignment]
+    method: Literal["sft_continued"] = "sft_continued"
     sft_model: str | None = Field(
         None, description="the first agent, already fine-tuned on the experts; null: SFT here"
     )
@@ -33,7 +33,7 @@ class SFTContinuedConfig(IPRConfig):
         return self
 
 
-class SFTContinuedRun(IPRRun):
+class SFTContinuedRun(MethodRun):
     NAME = "SFT continued"
     cfg: SFTContinuedConfig
 

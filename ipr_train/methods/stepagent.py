@@ -25,21 +25,22 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ipr_train.advantages import whitened
+from ipr_train.methods.base import MethodConfig, MethodRun
 from ipr_train.methods.eto import ETODPOSettings
-from ipr_train.methods.ipr import Generation, IPRConfig, IPRRun, TrainSettings
 from ipr_train.methods.online import OnlineConfig, OnlineRun
+from ipr_train.methods.settings import Generation, TrainSettings
 from ipr_train.pairs import action_pairs
 from ipr_train.records import Trajectory, read_trajectories
 
 
-class StepAgentImplicitConfig(IPRConfig):
-    method: Literal["stepagent_implicit"] = "stepagent_implicit"  # type: ignore[assignment]
+class StepAgentImplicitConfig(MethodConfig):
+    method: Literal["stepagent_implicit"] = "stepagent_implicit"
     practice: int = Field(1, ge=1, description="the agent's actions per expert prefix")
     explore: Generation = Field(default_factory=lambda: Generation(temperature=1.0))
     dpo: ETODPOSettings = Field(default_factory=lambda: ETODPOSettings())
 
 
-class StepAgentImplicitRun(IPRRun):
+class StepAgentImplicitRun(MethodRun):
     NAME = "StepAgent-Implicit"
     cfg: StepAgentImplicitConfig
 
@@ -48,7 +49,7 @@ class StepAgentImplicitRun(IPRRun):
         paths = self.explore_from(k, agent, start_only=False, n=self.cfg.practice, limit=1)
         branches = read_trajectories(run.path(f"{it}/explore") / "branches.jsonl")
         run.stage(f"{it}/pairs", lambda f: self.action_pairs_stage(f, paths, branches, k))
-        return self.optimise_and_evaluate(k, agent, reference=agent)
+        return self.optimise_and_evaluate(k, agent, reference=agent, dpo=self.cfg.dpo)
 
     def action_pairs_stage(
         self, folder: Path, paths: list[Any], branches: list[Trajectory], k: int
@@ -67,7 +68,7 @@ class DiscriminatorSettings(TrainSettings):
 
 
 class StepAgentInverseConfig(OnlineConfig):
-    method: Literal["stepagent_inverse"] = "stepagent_inverse"  # type: ignore[assignment]
+    method: Literal["stepagent_inverse"] = "stepagent_inverse"
     practice: int = Field(1, ge=1, description="the agent's actions per expert prefix")
     discriminator: DiscriminatorSettings = Field(default_factory=lambda: DiscriminatorSettings())
 

@@ -195,6 +195,9 @@ def test_eto_contrasts_the_agents_own_episodes_against_itself(
     sft = straight / "run" / "sft" / "final"
     config = yaml.safe_load((straight / "run" / "config.yaml").read_text())
     dpo = {k: v for k, v in config["dpo"].items() if k != "sft_weight"}
+    for key in ("monte_carlo", "tau", "pair_rule", "pair_kinds", "step_pairs_at_start",
+                "step_reward_model"):  # IPR's own sections  # fmt: skip
+        config.pop(key)
     config.update(method="eto", output_dir=str(tmp_path / "eto"), model=str(sft), sft=None,
                   iterations=1, explore_limit=4, dpo=dpo)  # fmt: skip
     done = _run_config(config, tmp_path / "eto.yaml", installed_data)
@@ -229,7 +232,7 @@ def test_an_unknown_method_is_refused(straight, tmp_path, capsys):
     path.write_text(yaml.safe_dump(config))
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
-    known = "known: ['eto', 'gigpo', 'grpo', 'ipr', 'ppo', 'rft', 'step_ppo', "
+    known = "known: ['eto', 'gigpo', 'grpo', 'ipr', 'ppo', 'rft', 'sft_continued', 'step_ppo', "
     assert f"unknown method 'reinforce'; {known}" in err
 
 
@@ -241,6 +244,9 @@ def test_rft_retrains_the_base_model_on_experts_and_new_successes(
     from ipr_train.records import read_trajectories
 
     config = yaml.safe_load((straight / "run" / "config.yaml").read_text())
+    for key in ("monte_carlo", "tau", "pair_rule", "pair_kinds", "step_pairs_at_start",
+                "step_reward_model", "outcome_margin", "dpo"):  # IPR's own sections  # fmt: skip
+        config.pop(key)
     config.update(method="rft", output_dir=str(tmp_path / "rft"), iterations=1,
                   explore_limit=4, success_reward=0.0, samples=2,
                   explore={**config["explore"], "temperature": 1.0})  # fmt: skip

@@ -62,18 +62,65 @@ def test_the_table_names_every_method_with_reward_success_and_cost(compared):
     table = (compared / "results" / "compare_webshop_quick.md").read_text()
     for method in ("sft", *METHODS):
         assert f"| {NAMES[method]} | " in table
-    assert "| method | test avg reward | test success | policy calls | generated tokens |" in table
+    assert (
+        "| method | test avg reward [95% CI] | test success | test p vs SFT | test p vs SFT "
+        "continued | training signal (all seeds) | optimizer steps | trained tokens | "
+        "policy calls | generated tokens | env steps | train seconds |"
+    ) in table
     for method in METHODS:
         report = (_run(compared, method) / "report.md").read_text()
         assert "iteration 1 | ipr/WebShop-v0 | test | 3 |" in report
+
+
+def test_every_method_that_trains_takes_the_same_optimizer_steps(compared):
+    """The budget rule: 2 optimizer steps per iteration (the quick budget's), for every
+    method that got something to train on, whatever the size of its data; the stats, the
+    table's column and the training loop's own summary agree."""
+    from ipr_train.compare import ENVS
+
+    steps = ENVS["webshop"].quick.train_steps
+    record = json.loads((compared / "results" / "compare_webshop_quick.json").read_text())
+    for method in METHODS:
+        train = _run(compared, method) / "iter_1" / "train"
+        row = record["metrics"]["methods"][method]
+        if not train.is_dir():  # nothing to train on: no pairs formed
+            assert row["signal"] == 0 and row["optimizer_steps"] == 0, method
+            continue
+        stats = json.loads((train / "stats.json").read_text())
+        assert stats["optimizer_steps"] == steps == row["optimizer_steps"], method
+        assert stats["trained_tokens"] > 0 and row["trained_tokens"] == stats["trained_tokens"]
+        config = yaml.safe_load((_run(compared, method) / "config.yaml").read_text())
+        section = next(config[k] for k in ("dpo", "update", "sft") if config.get(k))
+        assert section["max_steps"] == steps and section["learning_rate"] == 1e-4, method
+        assert section["lr_scheduler"] == "constant_with_warmup", method
+
+
+def test_the_control_continues_sft_on_the_demonstrations_alone(compared):
+    run = _run(compared, "sft_continued")
+    sft = compared / "runs" / "sft"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["sft_model"] == str(sft / "sft" / "final")
+    summary = json.loads((run / "iter_1" / "train" / "sft_summary.json").read_text())
+    experts = read_trajectories(sft / "experts" / "experts.jsonl")
+    assert summary["examples"] == len(experts) and summary["steps"] == 2
+    assert not (run / "iter_1" / "explore").exists()  # it plays nothing
+
+
+def test_no_signal_rows_say_so(compared):
+    record = json.loads((compared / "results" / "compare_webshop_quick.json").read_text())
+    table = (compared / "results" / "compare_webshop_quick.md").read_text().splitlines()
+    for method in METHODS:
+        row = next(line for line in table if line.startswith(f"| {NAMES[method]} |"))
+        silent = record["metrics"]["methods"][method]["signal"] == 0
+        assert row.split(" | ")[1].startswith("no signal") == silent, method
 
 
 def test_every_method_starts_from_the_one_sft_model(compared):
     sft = str(compared / "runs" / "sft" / "sft" / "final")
     for method in METHODS:
         config = yaml.safe_load((_run(compared, method) / "config.yaml").read_text())
-        start = config["sft_model"] if method == "rft" else config["model"]  # RFT: base + SFT
-        assert start == sft and config["iterations"] == 1 and config["explore_limit"] == 2
+        start = config["sft_model"] if method in ("rft", "sft_continued") else config["model"]
+        assert start == sft and config["iterations"] == 1 and config["explore_limit"] == 4
 
 
 def test_ppo_subtracts_the_task_groups_mean_outcome_then_whitens(compared):
@@ -159,7 +206,7 @@ def test_stepagent_implicit_contrasts_the_expert_action_with_the_agents(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run = _run(compared, "stepagent_implicit")
-    experts = read_trajectories(run / "experts" / "experts.jsonl")[:2]
+    experts = read_trajectories(run / "experts" / "experts.jsonl")[:4]
     branches = read_trajectories(run / "iter_1" / "explore" / "branches.jsonl")
     total = sum(len(e.steps) for e in experts)
     assert len(branches) == 2 * total  # practice 2 at every prefix
@@ -227,21 +274,54 @@ def test_policy_updates_train_the_agent_it_played(compared):
     assert any(signal)
 
 
-def test_ablations_share_iprs_pairs_and_differ_in_the_loss(compared):
+def test_ablations_drop_a_pair_kind_or_the_sft_term(compared):
+    """IPR's ablations as its release runs them: w/o o-DPO trains on IPR's step pairs only,
+    w/o s-DPO on its outcome pairs only (the same pairs, byte for byte, from the same
+    exploration and estimates), w/o SFT on all of them without the SFT term; IPR here formed
+    both kinds, so each ablation's training set or loss differs from IPR's."""
     ipr = _run(compared, "ipr")
-    for method, key in (("ipr_no_odpo", "outcome_weight"), ("ipr_no_sdpo", "step_weight"),
-                        ("ipr_no_sft", "sft_weight")):  # fmt: skip
+    pairs = read_pairs(ipr / "iter_1" / "pairs" / "pairs.jsonl")
+    kinds = {p.kind for p in pairs}
+    assert kinds == {"step", "outcome"}  # the quick budget gives IPR both kinds to drop
+    assert all(p.step > 0 for p in pairs if p.kind == "step")  # no step pairs at t = 0
+    ipr_train = json.loads((ipr / "iter_1" / "train" / "stats.json").read_text())
+    assert ipr_train["examples"] == len(pairs)
+    for method, kept, weights in (
+        ("ipr_no_odpo", {"step"}, {"outcome_weight": 1.0, "step_weight": 1.0, "sft_weight": 1.0}),
+        ("ipr_no_sdpo", {"outcome"}, {"outcome_weight": 1.0, "step_weight": 1.0,
+                                      "sft_weight": 1.0}),
+        ("ipr_no_sft", {"step", "outcome"}, {"outcome_weight": 1.0, "step_weight": 1.0,
+                                            "sft_weight": 0.0}),
+    ):  # fmt: skip
         run = _run(compared, method)
         config = yaml.safe_load((run / "config.yaml").read_text())
-        assert config["dpo"][key] == 0.0
-        pairs = (run / "iter_1" / "pairs" / "pairs.jsonl").read_bytes()
-        assert pairs == (ipr / "iter_1" / "pairs" / "pairs.jsonl").read_bytes()
+        assert sorted(config["pair_kinds"]) == sorted(kept)
+        assert {k: config["dpo"][k] for k in weights} == weights
+        theirs = read_pairs(run / "iter_1" / "pairs" / "pairs.jsonl")
+        assert theirs == [p for p in pairs if p.kind in kept]
+        stats = json.loads((run / "iter_1" / "train" / "stats.json").read_text())
+        assert stats["examples"] == len(theirs)
+        identity = json.loads((run / "iter_1" / "train" / "run_identity.json").read_text())
+        assert identity["loss"] == "ipr"
+    # w/o SFT trains IPR's own pairs in IPR's order: its first window is IPR's, and its loss
+    # there is IPR's minus the (positive) SFT term
+    no_sft = json.loads((_run(compared, "ipr_no_sft") / "iter_1" / "train" / "stats.json")
+                        .read_text())  # fmt: skip
+    assert no_sft["loss_history"][0] < ipr_train["loss_history"][0]
 
 
-def test_rft_continues_from_the_sft_model_here(compared):
+def test_rft_samples_k_episodes_and_reports_what_it_accepted(compared):
     run = _run(compared, "rft")
     identity = json.loads((run / "iter_1" / "train" / "run_identity.json").read_text())
     assert identity["model"] == str(compared / "runs" / "sft" / "sft" / "final")
+    episodes = read_trajectories(run / "iter_1" / "explore" / "branches.jsonl")
+    tasks = [e.task for e in episodes]
+    assert len(episodes) == 2 * 4 and all(tasks.count(t) == 2 for t in tasks)  # k = 2 each
+    stats = json.loads((run / "iter_1" / "augment" / "stats.json").read_text())
+    accepted = sum(1 for e in episodes if e.reward >= 1.0 and e.steps)
+    assert stats["threshold"] == 1.0 and stats["accepted"] <= accepted
+    record = json.loads((compared / "results" / "compare_webshop_quick.json").read_text())
+    assert record["metrics"]["methods"]["rft"]["accepted"] == stats["accepted"]
 
 
 def test_a_step_reward_model_learns_iprs_estimates_and_replaces_monte_carlo(
