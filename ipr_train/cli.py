@@ -87,10 +87,9 @@ def _eval(path: str) -> None:
         temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
         seed=cfg.seed,
     )  # fmt: skip
-    results = evaluate(
-        make_policy(cfg.policy.model_dump()), cfg.envs, params, cfg.output_dir,
-        workers=cfg.workers, slots=cfg.slots, data_dir=cfg.data_dir,
-    )  # fmt: skip
+    with make_policy(cfg.policy.model_dump()) as policy:
+        results = evaluate(policy, cfg.envs, params, cfg.output_dir, workers=cfg.workers,
+                           slots=cfg.slots, data_dir=cfg.data_dir)  # fmt: skip
     print(results_table(results))
 
 

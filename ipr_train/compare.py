@@ -187,7 +187,8 @@ def method_config(
         cfg["explore"]["temperature"] = 1.0
     from ipr_train.methods import methods
 
-    fields = methods()[name][0].model_fields  # the method's own sections, no other's
+    config_class: Any = methods()[name][0]
+    fields = config_class.model_fields  # the method's own sections, no other's
     return {key: value for key, value in cfg.items() if key in fields}
 
 

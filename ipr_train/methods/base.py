@@ -202,20 +202,23 @@ class MethodRun:
         }
 
     def policy(self, model: str) -> Any:
+        """The generation backend with ``model``'s weights, for one stage (``with``: a backend
+        in a process of its own, vLLM's by default, ends with the stage)."""
         return make_policy({"backend": "hf", **self.cfg.policy, "model": model})
 
     def eval_stage(self, folder: Path, model: str) -> dict[str, Any]:
         cfg, counters = self.cfg, RolloutCounters()
-        results = evaluate(
-            self.policy(model),
-            cfg.eval,
-            cfg.eval_generation.params(),
-            folder,
-            workers=cfg.workers,
-            slots=cfg.slots,
-            data_dir=cfg.data_dir,
-            counters=counters,
-        )
+        with self.policy(model) as policy:
+            results = evaluate(
+                policy,
+                cfg.eval,
+                cfg.eval_generation.params(),
+                folder,
+                workers=cfg.workers,
+                slots=cfg.slots,
+                data_dir=cfg.data_dir,
+                counters=counters,
+            )
         (folder / "results.json").write_text(json.dumps([r.__dict__ for r in results]))
         return _counted(counters)
 
@@ -227,9 +230,9 @@ class MethodRun:
         """The agent's branches (``n`` per prefix, ``limit`` steps at most) and the state
         after each one's first step (``all_states``: after every step, ``states.pkl``)."""
         total = len(paths) if start_only else sum(len(p.trajectory.steps) for p in paths)
-        with progress_bar(total * n, f"{it} explore") as bar:
+        with progress_bar(total * n, f"{it} explore") as bar, self.policy(agent) as policy:
             result = explore(
-                self.policy(agent),
+                policy,
                 pool,
                 self.protocol,
                 paths,
@@ -268,9 +271,12 @@ class MethodRun:
             self._write_step_rewards(folder, keys, values, conversations)
             return {"computed": 0, "reused": 0, "predicted": len(values)}
         scorer_id = "sft" if mc.scorer is None else str(mc.scorer)
-        with progress_bar(None, f"{it} step rewards") as bar:
+        with (
+            progress_bar(None, f"{it} step rewards") as bar,
+            self.policy(mc.scorer or self.sft_model) as policy,
+        ):
             estimates, counted = estimate_step_rewards(
-                self.policy(mc.scorer or self.sft_model),
+                policy,
                 scorer_id,
                 pool,
                 self.protocol,

@@ -1,8 +1,9 @@
 """Policies: a batch of conversations in, ``n`` sampled replies per conversation out.
 
 Backends: ``hf`` (transformers, CPU or GPU), ``vllm`` (vLLM's offline engine, optional
-extra), ``openai`` (any OpenAI-compatible server: vLLM serve, SGLang), ``scripted`` (a
-Python function, for tests and baselines). ``make_policy`` builds one from a config dict.
+extra; in a child process of its own by default), ``openai`` (any OpenAI-compatible
+server: vLLM serve, SGLang), ``scripted`` (a Python function, for tests and baselines).
+``make_policy`` builds one from a config dict.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from ipr_train.policies.base import (
 
 
 def make_policy(config: dict[str, Any]) -> Policy:
+    """The backend ``config`` names, with its options; ``process`` (default: true for vLLM,
+    false otherwise) runs it in a child process of its own (``ipr_train.policies.process``)."""
     config = dict(config)
-    backend = config.pop("backend", "hf")
+    backend = config.get("backend", "hf")
+    if config.pop("process", backend == "vllm"):
+        from ipr_train.policies.process import ProcessPolicy
+
+        return ProcessPolicy(config)
+    config.pop("backend", None)
     if backend == "hf":
         from ipr_train.policies.hf import HFPolicy
 

@@ -84,6 +84,15 @@ class Completion:
 
 
 class Policy(ABC):
+    def close(self) -> None:  # noqa: B027 (a no-op unless the backend holds something)
+        """Free what the backend holds (a child process, an engine); nothing by default."""
+
+    def __enter__(self) -> Policy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @abstractmethod
     def complete(
         self, conversations: Sequence[Conversation], params: Sequence[GenerationParams]

@@ -111,3 +111,35 @@ def test_the_vllm_backend_prompts_with_the_ids_the_hf_backend_generates_from(pol
     )["input_ids"]
     assert seen == [engine.prompt_ids(conversation)] == [list(templated)]
     assert len(seen[0]) > 10 and all(isinstance(i, int) for i in seen[0])
+
+
+def test_a_backend_in_its_own_process_answers_as_in_process_and_ends_with_its_stage(
+    policy, tiny_dir, tmp_path
+):
+    """``process: true`` (vLLM's default) builds the backend in a spawned child: the same
+    replies for the same seeds; closing it (the end of a stage) ends
+    the child; a child that died, or a model folder that is not one, is a clear error."""
+    import os
+    import signal
+
+    from ipr_train.policies import make_policy
+
+    params = [GenerationParams(temperature=1.0, n=3, seed=5, max_new_tokens=12),
+              GenerationParams(max_new_tokens=8)]  # fmt: skip
+    second = [{"role": "user", "content": "Observation: Instruction: [SEP] a red shirt"}]
+    here = policy.complete([PROMPT, second], params)
+    with make_policy({"backend": "hf", "model": str(tiny_dir), "device": "cpu",
+                      "process": True}) as remote:  # fmt: skip
+        child = remote.process
+        assert child.pid != os.getpid() and child.is_alive()
+        assert remote.complete([PROMPT, second], params) == here
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(timeout=30)
+        with pytest.raises(RuntimeError, match="process is not running"):
+            remote.complete([PROMPT], params[:1])
+    assert not child.is_alive()
+    with make_policy({"backend": "hf", "model": str(tiny_dir), "process": True}) as again:
+        pass
+    assert not again.process.is_alive()  # closed with the stage
+    with pytest.raises(RuntimeError, match="failed to start: .*"):
+        make_policy({"backend": "hf", "model": str(tmp_path), "process": True})
