@@ -1,10 +1,10 @@
 """ETO (Song et al., ACL 2024, "Trial and Error: Exploration-Based Trajectory Optimization
 for LLM Agents"): SFT on expert trajectories (behavioural cloning), then per iteration the
-agent plays each expert's task from the start (exploration), every episode that scores
-below the expert's gives a failure-success pair (the expert's side chosen: ``pair_rule:
-paper``, no margin) of whole trajectories, and DPO on those
-pairs (its Eq. 4) trains the agent against the agent itself as reference (the model that
-began the iteration); 3 iterations by default.
+agent plays each expert's task from the start (greedy, as its release explores), every
+episode that scores below the expert's gives a failure-success pair of whole trajectories
+(the expert's side chosen: ``pair_rule: paper``, no margin; ``release`` pairs both ways
+with ``outcome_margin``), and DPO on those pairs (its Eq. 4) trains the agent against the
+agent itself as reference (the model that began the iteration); 3 iterations by default.
 
 The stages are the shared ones (``ipr_train.methods.base``): exploration from the empty
 prefix only, outcome pairs only, no Monte Carlo, the reference, DPO and evaluation stages.
