@@ -52,6 +52,9 @@ def progress_bar(total: int | None, desc: str, **kwargs: Any) -> Any:
     disable = kwargs.pop("disable", False) or os.environ.get("IPR_PROGRESS", "1") == "0"
     if sys.stderr.isatty():
         return tqdm(total=total, desc=desc, dynamic_ncols=True, disable=disable, **kwargs)
+    # position 0 for every bar: a bar opened inside another (a stage inside the comparison)
+    # would otherwise move the cursor with escape codes, which a log keeps as text
+    kwargs.setdefault("position", 0)
     return tqdm(total=total, desc=desc, file=_Lines(sys.stderr), ncols=100,
                 mininterval=LOG_INTERVAL, disable=disable, **kwargs)  # fmt: skip
 
