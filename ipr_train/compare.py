@@ -77,6 +77,7 @@ class Budget:
     learning_rate: float = 1e-4  # every method's, constant with 10% warmup, batch 4
     max_steps: int | None = None  # the env's step limit in exploration and evaluation
     seeds: tuple[int, ...] = (0, 1, 2)
+    intermediate_eval_tasks: int | None = None  # iterations before the last (None: all)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ ENVS = {
     "webshop": EnvSpec(
         "ipr/WebShop-v0", "train", ("test",), "first_result",
         full=Budget(None, 6.84, tasks=100, iterations=2, group_size=4, practice=2,
-                    mc_samples=3, eval_tasks=None, reply_tokens=40, train_steps=24),
+                    mc_samples=3, eval_tasks=None, reply_tokens=40, train_steps=24,
+                    intermediate_eval_tasks=30),
         quick=Budget(8, 35, tasks=4, iterations=1, group_size=2, practice=2, mc_samples=2,
                      eval_tasks=3, reply_tokens=40, train_steps=2, max_steps=6, seeds=(0,)),
     ),
@@ -133,6 +135,7 @@ def base_config(spec: EnvSpec, budget: Budget, out: Path) -> dict[str, Any]:
         "sft": {"epochs": budget.sft_epochs, "learning_rate": 4e-3, "batch_size": 4,
                 "lr_scheduler": "cosine", "warmup_ratio": 0.03, "max_length": 4096},
         "eval": [{**env, "split": s, "limit": budget.eval_tasks} for s in spec.eval_splits],
+        "intermediate_eval_limit": budget.intermediate_eval_tasks,
         "iterations": 0,
         "explore": {"max_new_tokens": tokens},
         "monte_carlo": {"n": budget.mc_samples, "max_new_tokens": tokens},

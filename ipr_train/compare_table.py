@@ -134,7 +134,8 @@ def comparison_markdown(record: dict[str, Any], names: dict[str, str]) -> str:
         f"{b['group_size']} episodes per task (RFT, PPO, Step-PPO, GRPO, GiGPO; temperature "
         f"1), {b['practice']} actions per expert prefix (StepAgent), {b['mc_samples']} Monte "
         "Carlo continuations (IPR, Step-PPO); IPR's and ETO's exploration is greedy by "
-        f"definition. Evaluation: greedy, {tasks} tasks (every final model), "
+        f"definition. Evaluation: greedy, {tasks} tasks (every final model; "
+        f"{b.get('intermediate_eval_tasks') or 'all'} for earlier iterations), "
         f"{b['reply_tokens']} tokens per reply{steps}; seeds {tuple(b['seeds'])}, each "
         "varying every sampler and the data order.",
         "",

@@ -44,6 +44,11 @@ class MethodConfig(Config):
         description="null: `model` is already the SFT model",
     )
     eval: list[EnvEval] = Field(default_factory=list)
+    intermediate_eval_limit: int | None = Field(
+        None, ge=1, description="iterations before the last: evaluate on the first N tasks of "
+        "each eval split only; null: on all of them (the SFT model and the last iteration "
+        "always are)",
+    )  # fmt: skip
     explore_limit: int | None = Field(
         None, ge=1, description="explore from the first N experts; null: all"
     )
@@ -144,7 +149,8 @@ class MethodRun:
         """Stage ``iter_k/eval`` of the iteration's model and the report's row (the seconds of
         every stage the iteration ran); ``agent``, the next iteration's."""
         run, it = self.run_dir, f"iter_{k}"
-        run.stage(f"{it}/eval", lambda f: self.eval_stage(f, agent))
+        limit = self.cfg.intermediate_eval_limit if k < self.cfg.iterations else None
+        run.stage(f"{it}/eval", lambda f: self.eval_stage(f, agent, limit))
         folder = run.path(it)
         seconds = {
             s.name: run.stats(f"{it}/{s.name}")["seconds"]
@@ -206,12 +212,15 @@ class MethodRun:
         in a process of its own, vLLM's by default, ends with the stage)."""
         return make_policy({"backend": "hf", **self.cfg.policy, "model": model})
 
-    def eval_stage(self, folder: Path, model: str) -> dict[str, Any]:
+    def eval_stage(self, folder: Path, model: str, limit: int | None = None) -> dict[str, Any]:
+        """``model`` on every eval split (its first ``limit`` tasks, where fewer are asked)."""
         cfg, counters = self.cfg, RolloutCounters()
+        envs = [e if limit is None or (e.limit or limit + 1) <= limit
+                else e.model_copy(update={"limit": limit}) for e in cfg.eval]  # fmt: skip
         with self.policy(model) as policy:
             results = evaluate(
                 policy,
-                cfg.eval,
+                envs,
                 cfg.eval_generation.params(),
                 folder,
                 workers=cfg.workers,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ipr_train.cli import main
-from ipr_train.records import read_pairs
+from ipr_train.records import read_pairs, read_trajectories
 
 STAGES = [
     "experts",
@@ -223,6 +223,27 @@ def test_eto_contrasts_the_agents_own_episodes_against_itself(
         rejected, _ = continuation_logprob(model, tokenizer, pair.prompt, pair.rejected)
         assert ref["chosen"] == pytest.approx(chosen, rel=1e-4)
         assert ref["rejected"] == pytest.approx(rejected, rel=1e-4)
+
+
+def test_iterations_before_the_last_can_be_evaluated_on_fewer_tasks(
+    straight, tmp_path, installed_data
+):
+    """``intermediate_eval_limit``: iteration 1 of 2 on the first task only, the SFT model
+    and the last iteration on every task of the split (3 in the shortened quickstart)."""
+    config = yaml.safe_load((straight / "run" / "config.yaml").read_text())
+    for key in ("monte_carlo", "tau", "pair_rule", "pair_kinds", "step_pairs_at_start",
+                "step_reward_model"):  # IPR's own sections  # fmt: skip
+        config.pop(key)
+    config.update(method="eto", output_dir=str(tmp_path / "eto"), sft=None, iterations=2,
+                  model=str(straight / "run" / "sft" / "final"), explore_limit=2,
+                  intermediate_eval_limit=1)  # fmt: skip
+    done = _run_config(config, tmp_path / "eto.yaml", installed_data)
+    assert "| 0 | SFT | ipr/WebShop-v0 | test | 3 |" in done.stdout
+    assert "| 1 | ETO iteration 1 | ipr/WebShop-v0 | test | 1 |" in done.stdout
+    assert "| 2 | ETO iteration 2 | ipr/WebShop-v0 | test | 3 |" in done.stdout
+    first = read_trajectories(tmp_path / "eto" / "iter_1" / "eval" / "WebShop-v0_test.jsonl")
+    last = read_trajectories(tmp_path / "eto" / "iter_2" / "eval" / "WebShop-v0_test.jsonl")
+    assert [e.task for e in first] == [last[0].task] and len(last) == 3
 
 
 def test_an_unknown_method_is_refused(straight, tmp_path, capsys):
