@@ -25,7 +25,7 @@ def summarise(rows: list[dict[str, Any]], run_dir: str | Path) -> dict[str, Any]
     """A finished run's last evaluation (per split: the mean reward and success, and each
     task's reward) and its iterations' summed cost and signal (every iteration after the
     SFT model's; seconds without evaluation)."""
-    from ipr_train.methods.base import COST_KEYS, SIGNAL_KEYS
+    from ipr_train.methods.base import COST_KEYS, SIGNAL_KEYS, add_cost
     from ipr_train.records import read_trajectories
 
     last = rows[-1]
@@ -38,11 +38,7 @@ def summarise(rows: list[dict[str, Any]], run_dir: str | Path) -> dict[str, Any]
     cost: dict[str, Any] = dict.fromkeys((*SIGNAL_KEYS, *COST_KEYS), 0)
     cost["seconds"] = 0.0
     for row in rows[1:]:
-        for key in (*SIGNAL_KEYS, *COST_KEYS):
-            cost[key] += row["cost"].get(key, 0)
-        for key in ("signal_unit", "discriminator_accuracy"):
-            if key in row["cost"]:
-                cost[key] = row["cost"][key]
+        add_cost(cost, row["cost"])
         cost["seconds"] += sum(v for k, v in row["seconds"].items() if k != "eval")
     return {"scores": scores, "cost": cost}
 
@@ -57,6 +53,8 @@ def aggregate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per method: per split the mean reward with its 95% interval, the mean success, the
     p-values of the paired tests against SFT and the control; the runs' mean cost, the
     total signal over seeds and how many seeds got none."""
+    from ipr_train.methods.base import SIGNAL_KEYS
+
     out: dict[str, dict[str, Any]] = {}
     for method, result in results.items():
         runs = list(result["seeds"].values())
@@ -80,8 +78,7 @@ def aggregate(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for key, value in costs[0].items():
             if isinstance(value, str):
                 m[key] = value
-            elif key in ("signal", "step_pairs", "outcome_pairs", "agent_chosen", "accepted",
-                         "advantage_steps", "nonzero_steps"):  # fmt: skip
+            elif key in SIGNAL_KEYS:
                 m[key] = sum(c[key] for c in costs)  # totals over seeds
             else:
                 m[key] = statistics.mean(c.get(key, 0) for c in costs)

@@ -424,11 +424,16 @@ def _iteration_cost(run: RunDir, it: str) -> dict[str, Any]:
     cost: dict[str, Any] = dict.fromkeys((*SIGNAL_KEYS, *COST_KEYS), 0)
     for folder in sorted(run.path(it).iterdir()):
         if folder.is_dir() and folder.name != "eval" and run.done(f"{it}/{folder.name}"):
-            stats = run.stats(f"{it}/{folder.name}")
-            for key in (*SIGNAL_KEYS, *COST_KEYS):
-                value = stats.get(key, 0)
-                cost[key] += value if isinstance(value, int) else 0
-            for key in ("discriminator_accuracy", "signal_unit"):
-                if key in stats:
-                    cost[key] = stats[key]
+            add_cost(cost, run.stats(f"{it}/{folder.name}"))
     return cost
+
+
+def add_cost(total: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add ``part``'s counts (``SIGNAL_KEYS``, ``COST_KEYS``) to ``total``; its signal unit and
+    discriminator accuracy, where it has them, replace ``total``'s."""
+    for key in (*SIGNAL_KEYS, *COST_KEYS):
+        value = part.get(key, 0)
+        total[key] += value if isinstance(value, int) else 0
+    for key in ("discriminator_accuracy", "signal_unit"):
+        if key in part:
+            total[key] = part[key]
