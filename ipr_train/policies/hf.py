@@ -5,7 +5,9 @@ Sampling matches vLLM's defaults: no top-k (transformers would otherwise apply i
 of a request's ``n`` samples is its own row; a batch of rows is seeded from the seeds of its
 rows, so a rerun with the same seeds and batch composition gives the same samples, and the
 rows of one batch (the ``n`` samples of a request among them) differ. A prompt longer than
-the model's context is answered with an error, as vLLM does.
+the model's context is answered with an error, as vLLM does. Prompts read only the tokens
+past what an earlier turn or sample already read (``prefix_cache``; ``prefix_cache_mb``
+0 turns it off).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from ipr_train.policies.base import (
     derive_seed,
     text_ids,
 )
+from ipr_train.policies.prefix_cache import PrefixCache, supported
 
 
 class HFPolicy(Policy):
     def __init__(self, model: Any, tokenizer: Any = None, device: str | None = None,
-                 batch_size: int = 8, dtype: str | None = None):  # fmt: skip
+                 batch_size: int = 8, dtype: str | None = None,
+                 prefix_cache_mb: int = 1024):  # fmt: skip
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -48,12 +52,14 @@ class HFPolicy(Policy):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.batch_size = batch_size
         self.context = int(getattr(model.config, "max_position_embeddings", 1 << 30))
+        self.cache = (PrefixCache(self.model, prefix_cache_mb << 20)
+                      if prefix_cache_mb and supported(self.model) else None)  # fmt: skip
 
     def complete(
         self, conversations: Sequence[Conversation], params: Sequence[GenerationParams]
     ) -> list[Completion]:
-        prompts = [chat_prompt(self.tokenizer, c) for c in conversations]
-        lengths = [len(text_ids(self.tokenizer, p)) for p in prompts]  # rendered once
+        prompts = [text_ids(self.tokenizer, chat_prompt(self.tokenizer, c)) for c in conversations]
+        lengths = [len(p) for p in prompts]
         texts: list[list[str]] = [[] for _ in prompts]
         generated = [0] * len(prompts)
         errors: list[str | None] = [None] * len(prompts)
@@ -90,13 +96,15 @@ class HFPolicy(Policy):
         ]
 
     def _generate(
-        self, prompts: list[str], params: GenerationParams, seed: int | None
+        self, prompts: list[list[int]], params: GenerationParams, seed: int | None
     ) -> list[tuple[str, int]]:
         import torch
 
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        batch = batch.to(self.device)
-        width = batch["input_ids"].shape[1]
+        width = max(map(len, prompts))
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
+                            device=self.device)  # fmt: skip
         sampling: dict[str, Any] = {"do_sample": params.temperature > 0}
         if params.temperature > 0:
             sampling.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
@@ -105,17 +113,36 @@ class HFPolicy(Policy):
         if params.stop:
             sampling.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         room = max(1, min(params.max_new_tokens, self.context - width))
+        cache = self._read(prompts, width)
+        if cache is not None:
+            sampling["cache"] = cache
         devices = [self.model.device] if self.model.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             if seed is not None:
                 torch.manual_seed(seed)
             out = self.model.generate(
-                **batch, max_new_tokens=room, pad_token_id=self.tokenizer.pad_token_id, **sampling
-            )
+                input_ids=ids, attention_mask=mask, max_new_tokens=room, pad_token_id=pad,
+                **sampling,
+            )  # fmt: skip
         eos = self.tokenizer.eos_token_id
+        fed = cache.get_seq_length() - width if cache is not None else 0  # generated, read
         results = []
-        for row in out[:, width:].tolist():
+        for i, (prompt, row) in enumerate(zip(prompts, out[:, width:].tolist(), strict=True)):
             count = row.index(eos) + 1 if eos in row else len(row)
             text = self.tokenizer.decode(row[:count], skip_special_tokens=True)
             results.append((cut_at_stop(text, params.stop), count))
+            if cache is not None and self.cache is not None:
+                self.cache.keep(prompt + row[: min(count, fed)], cache, i, width - len(prompt))
         return results
+
+    def _read(self, prompts: list[list[int]], width: int) -> Any:
+        """The batch's prompts but their last tokens, read through the prefix cache (each
+        distinct prompt once) into one left-padded cache; None without a prefix cache (off,
+        or a model with sliding-window or recurrent layers)."""
+        if self.cache is None or min(map(len, prompts)) < 2:
+            return None
+        read: dict[tuple[int, ...], Any] = {}
+        for p in prompts:
+            if tuple(p) not in read:
+                read[tuple(p)] = self.cache.read(p)
+        return self.cache.assemble([read[tuple(p)] for p in prompts], width - 1)
