@@ -280,6 +280,15 @@ def compare(
     sft_run = root / "sft"
     sft_model = str(sft_run / "sft" / "final")
     results: dict[str, Any] = {"sft": {"seeds": {0: summarise(sft_rows, sft_run)}}}
+    clock = root / "seconds.json"  # summed over the invocations of a resumed comparison
+    before = json.loads(clock.read_text()) if clock.is_file() else 0.0
+
+    def tick() -> float:  # after every run, so a comparison killed later keeps its time
+        seconds = before + time.perf_counter() - began
+        clock.write_text(json.dumps(seconds))
+        return seconds
+
+    tick()
     with progress_bar(len(methods) * len(seeds), f"compare {env}") as bar:
         for seed in seeds:
             for method in methods:
@@ -290,11 +299,8 @@ def compare(
                 summary = summarise(rows, raw["output_dir"])
                 results.setdefault(method, {"seeds": {}})["seeds"][seed] = summary
                 bar.update(1)
-    clock = root / "seconds.json"  # summed over the invocations of a resumed comparison
-    seconds = (json.loads(clock.read_text()) if clock.is_file() else 0.0) + (
-        time.perf_counter() - began
-    )
-    clock.write_text(json.dumps(seconds))
+                tick()
+    seconds = tick()
     record = {"env": spec.env_id, "quick": quick, "budget": budget.__dict__,
               "sft_from": None if sft_from is None else str(sft_from),
               "seconds": round(seconds, 1),
