@@ -113,7 +113,7 @@ class HFPolicy(Policy):
         if params.stop:
             sampling.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         room = max(1, min(params.max_new_tokens, self.context - width))
-        cache = self._read(prompts, width)
+        cache = self._read(prompts, width, room)
         if cache is not None:
             sampling["cache"] = cache
         devices = [self.model.device] if self.model.device.type == "cuda" else []
@@ -135,7 +135,7 @@ class HFPolicy(Policy):
                 self.cache.keep(prompt + row[: min(count, fed)], cache, i, width - len(prompt))
         return results
 
-    def _read(self, prompts: list[list[int]], width: int) -> Any:
+    def _read(self, prompts: list[list[int]], width: int, room: int) -> Any:
         """The batch's prompts but their last tokens, read through the prefix cache (each
         distinct prompt once) into one left-padded cache; None without a prefix cache (off,
         or a model with sliding-window or recurrent layers)."""
@@ -145,4 +145,4 @@ class HFPolicy(Policy):
         for p in prompts:
             if tuple(p) not in read:
                 read[tuple(p)] = self.cache.read(p)
-        return self.cache.assemble([read[tuple(p)] for p in prompts], width - 1)
+        return self.cache.assemble([read[tuple(p)] for p in prompts], width - 1, room + 1)

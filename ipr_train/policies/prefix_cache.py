@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from transformers.cache_utils import DynamicLayer
 
 KV = list[tuple[Any, Any]]  # per layer: keys, values of one sequence, [heads, tokens, dim]
 
@@ -67,22 +68,23 @@ class PrefixCache:
         layers: list[Any] = cache.layers  # DynamicLayers (``supported``)
         return [(layer.keys[0], layer.values[0]) for layer in layers]
 
-    def assemble(self, kvs: list[KV], width: int) -> Any:
-        """One left-padded cache of ``width`` positions for a batch of rows."""
+    def assemble(self, kvs: list[KV], width: int, room: int = 0) -> Any:
+        """One left-padded cache of ``width`` positions for a batch of rows, with ``room``
+        for as many more (decoding then writes in place instead of concatenating)."""
         import torch
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.model.config)
         for layer in range(len(kvs[0])):
             k0 = kvs[0][layer][0]
-            shape = (len(kvs), k0.shape[0], width, k0.shape[2])
+            shape = (len(kvs), k0.shape[0], width + room, k0.shape[2])
             keys = torch.zeros(shape, dtype=k0.dtype, device=k0.device)
             values = torch.zeros_like(keys)
             for row, kv in enumerate(kvs):
                 n = kv[layer][0].shape[1]
-                keys[row, :, width - n :] = kv[layer][0]
-                values[row, :, width - n :] = kv[layer][1]
-            cache.update(keys, values, layer)
+                keys[row, :, width - n : width] = kv[layer][0]
+                values[row, :, width - n : width] = kv[layer][1]
+            cache.layers[layer] = RoomyLayer(keys, values, width)
         return cache
 
     def keep(self, ids: list[int], cache: Any, row: int, start: int) -> None:
@@ -103,11 +105,32 @@ class PrefixCache:
             self.bytes -= freed
 
 
+class RoomyLayer(DynamicLayer):
+    """A ``DynamicLayer`` whose keys and values are the first positions of buffers with room
+    for more: an update writes into the room (once it is full, it concatenates, as
+    ``DynamicLayer`` always does), so a decoded token costs no copy of the whole cache."""
+
+    def __init__(self, keys: Any, values: Any, length: int):
+        super().__init__()
+        self.lazy_initialization(keys, values)
+        self.room_keys, self.room_values = keys, values
+        self.keys, self.values = keys[:, :, :length], values[:, :, :length]
+
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> Any:
+        start = self.keys.shape[-2]
+        end = start + key_states.shape[-2]
+        if self.keys.data_ptr() != self.room_keys.data_ptr() or end > self.room_keys.shape[-2]:
+            return super().update(key_states, value_states, *args, **kwargs)
+        self.room_keys[:, :, start:end] = key_states
+        self.room_values[:, :, start:end] = value_states
+        self.keys, self.values = self.room_keys[:, :, :end], self.room_values[:, :, :end]
+        return self.keys, self.values
+
+
 def supported(model: Any) -> bool:
     """Whether ``model``'s cache holds full keys and values per layer (not sliding-window or
     recurrent states), the only kind a prefix can be cut from."""
     from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
 
     layers = DynamicCache(config=model.config).layers
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
