@@ -10,7 +10,8 @@ An environment is a ``gymnasium.Env`` whose observations and actions are strings
   not an exception: the env answers as the benchmark would (e.g. "Nothing happens."), sets
   ``info["invalid"] = True`` and leaves the game state unchanged (the step still counts).
 * ``info`` always has ``task``, ``step``, ``won`` and ``invalid``; ``valid_actions`` where the
-  action set is finite; ``progress`` in [0, 1] where the env has a dense score of its state.
+  action set is finite; ``progress`` in [0, 1] where the env has a dense score of its state
+  and it was asked for (WebShop: ``progress=True``, since it costs more than the step).
 * Constructor keywords select the split, the backend and its options; ``max_episode_steps``
   truncates.
 * ``snapshot() -> Snapshot`` and ``restore(snapshot) -> (obs, info)``. After ``restore(s)``

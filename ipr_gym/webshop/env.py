@@ -14,7 +14,11 @@ Tasks are goal indices in WebShop's session order.
 
 Observations are WebShop's text observations, ``info["valid_actions"]`` the page's
 clickables as ``click[...]`` actions (the search bar takes any ``search[...]``), the reward
-WebShop's on "Buy Now" (0 before), ``info["progress"]`` IPR's page score. ``price_seed``
+WebShop's on "Buy Now" (0 before). ``progress=True`` adds ``info["progress"]``, IPR's page
+score (appendix B), to every step; it is off by default because it tags the title of every
+listed product with spaCy (10-15 ms a title not seen before), ten times the cost of the
+rest of a step on a large catalog; ``page_score()`` computes it for the current page on
+demand. Without it a step runs spaCy only for the purchase's reward. ``price_seed``
 fixes product prices and goal price bounds, which WebShop draws unseeded. ``search`` is
 ``"bm25"`` (default: Lucene's ranking computed in numpy, see ``search``) or ``"lucene"``
 (Anserini itself, through Java; see ``lucene``).
@@ -139,6 +143,7 @@ class WebShopEnv(TextEnv):
         max_episode_steps: int | None = None,
         data_dir: str | None = None,
         render_mode: str | None = None,
+        progress: bool = False,
     ):
         super().__init__(split=split, max_episode_steps=max_episode_steps, render_mode=render_mode)
         if goals not in (None, "human", "synthetic"):
@@ -151,6 +156,7 @@ class WebShopEnv(TextEnv):
         self.price_seed = price_seed
         self.show_attrs = show_attrs
         self.search_backend = search
+        self.progress = progress
         self._world = _world(catalog, goals, price_seed, show_attrs, search, data_dir,
                              attributes, human_instructions)  # fmt: skip
         self.goal_kind = self._world.goal_kind
@@ -228,8 +234,13 @@ class WebShopEnv(TextEnv):
     def _valid_actions(self) -> list[str]:
         return valid_actions(self._state, self._world.catalog.by_asin, self.show_attrs)
 
-    def _progress(self) -> float:
-        assert self._scorer is not None
+    def _progress(self) -> float | None:
+        return self.page_score() if self.progress else None
+
+    def page_score(self) -> float:
+        """IPR's page score of the current page against the episode's goal (appendix B)."""
+        if self._scorer is None:
+            raise RuntimeError("page_score() needs an episode: call reset() first")
         return self._world.shop.progress(self._state, self._scorer)
 
     @property

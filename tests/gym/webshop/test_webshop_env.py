@@ -93,7 +93,7 @@ def test_fixture_search_item_and_purchase(fixture_env):
     env.step("click[pink]")  # the wrong colour: attributes 2/2, options 1/2, price 1 -> 4/5
     obs, reward, done, _, info = env.step("click[Buy Now]")
     assert done and math.isclose(reward, 4 / 5) and not info["won"]
-    assert info["progress"] == reward
+    assert env.unwrapped.page_score() == reward
 
 
 def test_invalid_clicks_change_nothing(fixture_env):
@@ -150,8 +150,9 @@ def test_oracle_scores_one_on_every_embedded_goal():
         assert done and reward == 1.0 and info["won"], (task, webshop.expert_actions(task))
 
 
-def test_progress_is_ipr_page_score(fixture_env):
-    env = fixture_env
+def test_progress_is_ipr_page_score(installed_data):
+    env = gym.make("ipr/WebShop-v0", catalog="fixture", split="all",
+                   data_dir=str(installed_data), progress=True)  # fmt: skip
     task = dress_goal(env, "black", "large")
     env.reset(options={"task": task})
     *_, info = env.step("search[sheIn women's mini club dress]")
@@ -245,3 +246,31 @@ def test_search_prefixes_as_webshops_engine_reads_them():
         before = shop.state
         _, reward, terminated, _, info = env.step(action)
         assert info["invalid"] and shop.state == before and (reward, terminated) == (0.0, False)
+
+
+def test_without_progress_a_step_runs_spacy_only_for_the_purchase(installed_data, monkeypatch):
+    """Page scores tag listed titles with spaCy; unasked, no step before "Buy Now" calls it
+    (a new title costs 10-15 ms), the info has no ``progress``, WebShop's reward does, and
+    ``page_score()`` gives the score on demand."""
+    from ipr_gym.webshop import reward
+
+    calls = []
+    nlp = reward._nlp()
+    monkeypatch.setattr(reward, "_nlp", lambda: calls.append(1) or nlp)
+    for then in ("buy", "score"):
+        reward.title_nouns.cache_clear()
+        env = gym.make(
+            "ipr/WebShop-v0", catalog="fixture", split="all", data_dir=str(installed_data)
+        )  # fmt: skip (a fresh env: no cached scores)
+        env.reset(options={"task": dress_goal(env, "black", "large")})
+        for action in ("search[sheIn women's mini club dress]", "click[B08ZRR3DZT]",
+                       "click[black]", "click[large]"):  # fmt: skip
+            *_, info = env.step(action)
+            assert "progress" not in info
+        assert calls == []
+        if then == "buy":
+            *_, r, done, _, info = env.step("click[Buy Now]")
+            assert done and r == 1.0 and calls  # WebShop's reward tags the purchased title
+        else:
+            assert env.unwrapped.page_score() == 1.0 and calls
+        calls.clear()

@@ -22,7 +22,7 @@ from ipr_gym.webshop.site import create_app
 
 @pytest.fixture(scope="module")
 def site():
-    env = WebShopEnv(split="all")
+    env = WebShopEnv(split="all", progress=True)
     server = make_server("127.0.0.1", 0, create_app(env), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
