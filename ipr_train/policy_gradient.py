@@ -7,10 +7,20 @@ tokens carry nothing. The log-probabilities of the policy that played the episod
 agent that began the iteration) and of the reference are computed once before training;
 the loss is PPO's clipped surrogate per token (``losses.clipped_policy_loss``), averaged
 over the tokens of each accumulation window (verl's ``token-mean``).
+
+Under a step budget whose batches reach fewer samples than there are (the comparison's
+24 steps of 4 against 400 episodes), the update trains one epoch on a seeded random choice
+of as many samples as the batches hold (``trained_subset``), and the log-probabilities are
+computed for those alone; without it the loop would visit as many samples, drawn from a
+permutation of all, and the log-probabilities of the rest would be computed for nothing.
+PPO as published instead takes several epochs over every sample; the budget rule of the
+comparison is what makes this a subset.
 """
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -74,6 +84,19 @@ def collate_samples(batch: Sequence[EncodedSample], pad_id: int) -> dict[str, An
     }
 
 
+def trained_subset(count: int, schedule: Schedule) -> list[int]:
+    """The positions of the samples a step budget trains on: every one where its batches
+    (over every process) reach them all, else a random choice of as many as they hold,
+    seeded by the schedule's seed, in order."""
+    if schedule.max_steps is None:
+        return list(range(count))
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    reach = schedule.max_steps * schedule.grad_accum * schedule.batch_size * processes
+    if reach >= count:
+        return list(range(count))
+    return sorted(random.Random(schedule.seed).sample(range(count), reach))
+
+
 def token_logprobs(
     model: Any, samples: Sequence[EncodedSample], pad_id: int, batch_size: int = 4,
     what: str = "log-probs", temperature: float = 1.0,
@@ -118,8 +141,9 @@ def train_policy(
     tokenizer = AutoTokenizer.from_pretrained(policy_dir)
     model = AutoModelForCausalLM.from_pretrained(policy_dir)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    chosen = [samples[i] for i in trained_subset(len(samples), schedule)]
     encoded = [encode_sample(tokenizer, t, a, max_length, max_prompt_tokens)
-               for t, a in samples]  # fmt: skip
+               for t, a in chosen]  # fmt: skip
     old = token_logprobs(model, encoded, pad, what="old log-probs", temperature=temperature)
     encoded = [replace(s, old=o) for s, o in zip(encoded, old, strict=True)]
     if kl_coef > 0 and reference_dir is not None:

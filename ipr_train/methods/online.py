@@ -112,5 +112,6 @@ class OnlineRun(MethodRun):
             temperature=self.cfg.explore.temperature,
         )
         return {"steps": result.steps, "optimizer_steps": result.steps,
-                "trained_tokens": result.trained_tokens,
+                "trained_tokens": result.trained_tokens, "samples": len(samples),
+                "trained_samples": result.examples,
                 "loss_history": result.loss_history}  # fmt: skip

@@ -202,3 +202,59 @@ def test_discriminator_and_regression_losses():
     pred, target = torch.tensor([0.2, 0.9, -0.1]), torch.tensor([0.0, 1.0, 0.5])
     loss, _ = regression_loss(pred, target)
     assert float(loss) == pytest.approx(0.04 + 0.01 + 0.36, rel=1e-6)
+
+
+def test_a_step_budget_short_of_the_samples_scores_and_trains_only_what_it_reaches(
+    tiny_dir, tmp_path, monkeypatch
+):
+    """24 steps of 4 against 400 episodes reach 96: old and reference log-probs are
+    computed for a seeded random 96 and the update trains one epoch on exactly those; a
+    budget that reaches every sample (or none set) takes them all, every process counted."""
+    from ipr_train import policy_gradient
+    from ipr_train.records import EnvStep, Trajectory, Turn
+    from ipr_train.train import Schedule
+
+    budget = Schedule(max_steps=3, batch_size=2, learning_rate=1e-4, seed=5, resume=False)
+    chosen = policy_gradient.trained_subset(10, budget)
+    assert len(chosen) == len(set(chosen)) == 6 and chosen == sorted(chosen)
+    assert set(chosen) <= set(range(10))
+    assert policy_gradient.trained_subset(10, budget) == chosen  # seeded
+    seeds = [Schedule(max_steps=3, batch_size=2, seed=s) for s in range(6)]
+    others = {tuple(policy_gradient.trained_subset(10, b)) for b in seeds}
+    assert len(others) > 1  # the seed draws the subset
+    assert policy_gradient.trained_subset(10, Schedule(max_steps=5, batch_size=2)) == list(
+        range(10)
+    )
+    assert policy_gradient.trained_subset(10, Schedule(batch_size=2)) == list(range(10))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert len(policy_gradient.trained_subset(20, budget)) == 12
+    monkeypatch.delenv("WORLD_SIZE")
+
+    def episode(k: int) -> Trajectory:
+        turns = (Turn("user", f"Instruction: buy shirt {k}"), Turn("assistant", "OK"),
+                 Turn("user", "WebShop [SEP] Search"),
+                 Turn("assistant", f"Thought: search.\nAction: search[shirt {k}]"),
+                 Turn("user", "Observation: results"))  # fmt: skip
+        return Trajectory("ipr/WebShop-v0", k, turns, (EnvStep(f"search[shirt {k}]", "r", turn=3),),
+                          id=f"e{k}")  # fmt: skip
+
+    scored: list[list[tuple[int, ...]]] = []
+    original = policy_gradient.token_logprobs
+
+    def spy(model, samples, *args, **kwargs):
+        scored.append([tuple(s.encoded.input_ids) for s in samples])
+        return original(model, samples, *args, **kwargs)
+
+    monkeypatch.setattr(policy_gradient, "token_logprobs", spy)
+    samples = [(episode(k), [1.0 if k % 2 else -1.0]) for k in range(10)]
+    result = policy_gradient.train_policy(
+        tiny_dir, tiny_dir, samples, budget, tmp_path / "ppo", max_length=512,
+        max_prompt_tokens=512, clip=0.2, kl_coef=0.1, identity={"test": 1},
+    )  # fmt: skip
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    expected = [tuple(policy_gradient.encode_sample(tokenizer, *samples[i], 512, 512)
+                      .encoded.input_ids) for i in chosen]  # fmt: skip
+    assert scored == [expected, expected]  # old, then reference log-probs
+    assert result.examples == 6 and result.steps == 3
