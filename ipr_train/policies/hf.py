@@ -131,7 +131,8 @@ class HFPolicy(Policy):
             count = row.index(eos) + 1 if eos in row else len(row)
             text = self.tokenizer.decode(row[:count], skip_special_tokens=True)
             results.append((cut_at_stop(text, params.stop), count))
-            if cache is not None and self.cache is not None:
+            if cache is not None:
+                assert self.cache is not None  # a batch cache comes from it
                 self.cache.keep(prompt + row[: min(count, fed)], cache, i, width - len(prompt))
         return results
 

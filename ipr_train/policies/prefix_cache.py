@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 KV = list[tuple[Any, Any]]  # per layer: keys, values of one sequence, [heads, tokens, dim]
@@ -51,7 +52,6 @@ class PrefixCache:
     def read(self, ids: list[int]) -> KV:
         """The keys and values of ``ids[:-1]`` (the last token is read while decoding)."""
         import torch
-        from transformers import DynamicCache
 
         want = np.asarray(ids[:-1], dtype=np.int64)
         key, common = self.longest_prefix(want)
@@ -72,7 +72,6 @@ class PrefixCache:
         """One left-padded cache of ``width`` positions for a batch of rows, with ``room``
         for as many more (decoding then writes in place instead of concatenating)."""
         import torch
-        from transformers import DynamicCache
 
         cache = DynamicCache(config=self.model.config)
         for layer in range(len(kvs[0])):
@@ -130,7 +129,5 @@ class RoomyLayer(DynamicLayer):
 def supported(model: Any) -> bool:
     """Whether ``model``'s cache holds full keys and values per layer (not sliding-window or
     recurrent states), the only kind a prefix can be cut from."""
-    from transformers import DynamicCache
-
     layers = DynamicCache(config=model.config).layers
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
