@@ -139,7 +139,7 @@ def ranking_agreement(data_dir: str | None) -> tuple[dict[str, float], dict[str,
     except LuceneUnavailable as why:
         print(f"no Lucene comparison: {why}")
         return {}, {}
-    ours = BM25Search(asins, docs)
+    ours = BM25Search.from_documents(asins, docs)
     mapping = json.loads((dataset_dir("webshop", data_dir) / "goal_query_map.json").read_text())
     queries = sorted({q.lower() for qs in mapping.values() for q in qs})
     texts = docs + queries

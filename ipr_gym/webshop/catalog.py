@@ -203,25 +203,34 @@ class Catalog:
         limit: int | None = None,
     ) -> Catalog:
         """Load an original catalog: ``items_shuffle*.json`` plus its companions."""
-        products = Path(products)
-        attrs = _load_json(attributes) if attributes else {}
-        human = _load_json(human_instructions) if human_instructions else {}
-        review_map: dict[str, tuple[list[dict[str, Any]], Any]] = {}
-        if reviews:
-            for r in _load_json(reviews):
-                review_map[r["asin"]] = (r["reviews"], r["average_rating"])
+        found = iter_products(products, attributes, human_instructions, reviews, limit)
+        return cls(found, name=Path(products).name)
 
-        def records() -> Iterator[Product]:
-            for i, raw in enumerate(iter_records(products)):
-                if limit is not None and i >= limit:
-                    return
-                if not isinstance(raw, dict) or "asin" not in raw:
-                    raise CatalogError(f"record {i} of {products} has no asin")
-                if raw["asin"] == "nan" or len(str(raw["asin"])) > 10:
-                    continue
-                yield build_product(raw, attrs, human, review_map)
 
-        return cls(records(), name=products.name)
+def iter_products(
+    products: str | Path,
+    attributes: str | Path | None = None,
+    human_instructions: str | Path | None = None,
+    reviews: str | Path | None = None,
+    limit: int | None = None,
+) -> Iterator[Product]:
+    """The products of an original catalog file one at a time (streamed), without the
+    records WebShop skips for their asin; repeated asins are left to the consumer."""
+    products = Path(products)
+    attrs = _load_json(attributes) if attributes else {}
+    human = _load_json(human_instructions) if human_instructions else {}
+    review_map: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+    if reviews:
+        for r in _load_json(reviews):
+            review_map[r["asin"]] = (r["reviews"], r["average_rating"])
+    for i, raw in enumerate(iter_records(products)):
+        if limit is not None and i >= limit:
+            return
+        if not isinstance(raw, dict) or "asin" not in raw:
+            raise CatalogError(f"record {i} of {products} has no asin")
+        if raw["asin"] == "nan" or len(str(raw["asin"])) > 10:
+            continue
+        yield build_product(raw, attrs, human, review_map)
 
 
 def _load_json(path: str | Path) -> Any:

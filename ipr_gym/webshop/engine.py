@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ipr_gym.webshop.catalog import Product
@@ -28,6 +29,7 @@ from ipr_gym.webshop.pages import BACK_TO_SEARCH, BUY_NOW, NEXT_PAGE, PREV_PAGE,
 from ipr_gym.webshop.reward import GoalScorer
 from ipr_gym.webshop.search import Searcher
 from ipr_gym.webshop.state import DONE, ITEM, RESULTS, SEARCH, SUB, SUB_PAGES, ShopState
+from ipr_gym.webshop.store import CatalogStore
 
 ACTION = re.compile(r"(.+)\[(.+)\]")
 PAGE_NAMES = ("search_results", "item_page", "item_sub_page", "done")
@@ -52,12 +54,13 @@ class Shop:
 
     def __init__(
         self,
-        products: dict[str, Product],
+        catalog: CatalogStore,
         search: Searcher,
-        prices: dict[str, float],
+        prices: Mapping[str, float],
         show_attrs: bool = False,
     ):
-        self.products = products
+        self.catalog = catalog
+        self.products = catalog.by_asin
         self.search_index = search
         self.prices = prices
         self.show_attrs = show_attrs
@@ -88,13 +91,13 @@ class Shop:
         """The ASINs a search lists, prefixes included (see the module docstring)."""
         head, rest = keywords[0], " ".join(keywords[1:]).strip()
         if head == "<q>":
-            return tuple(a for a, p in self.products.items() if p.query == rest)
+            return self.catalog.with_query(rest)
         if head == "<c>":
-            category = keywords[1].strip()
-            return tuple(a for a, p in self.products.items() if p.category == category)
+            return self.catalog.in_category(keywords[1].strip())
         if head == "<r>":
             draw = random.Random(" ".join(keywords))
-            return tuple(draw.sample(list(self.products), k=min(50, len(self.products))))
+            n = len(self.catalog)  # the draw picks positions, as sampling the asin list does
+            return tuple(self.catalog.asin(i) for i in draw.sample(range(n), k=min(50, n)))
         return tuple(self.search_index.search(" ".join(keywords)))
 
     def _click(
@@ -159,7 +162,7 @@ class Shop:
         return 0.0
 
 
-def valid_actions(state: ShopState, products: dict[str, Product], show_attrs: bool) -> list[str]:
+def valid_actions(state: ShopState, products: Mapping[str, Product], show_attrs: bool) -> list[str]:
     """The page's clickables as actions in the page's own spelling (``click[Buy Now]``,
     ``click[B0...]``). The search bar takes any text, so ``search[...]`` is not listed."""
     found = clickables(state, products, show_attrs).values()

@@ -36,7 +36,7 @@ from typing import Any
 from ipr_gym.core import TaskId, TextEnv, Transition
 from ipr_gym.data import dataset_dir
 from ipr_gym.data.datasets import WEBSHOP_CATALOGS
-from ipr_gym.webshop.catalog import Catalog, build_product
+from ipr_gym.webshop.catalog import build_product, iter_products
 from ipr_gym.webshop.engine import Shop, valid_actions
 from ipr_gym.webshop.goals import Goal, make_goals
 from ipr_gym.webshop.oracle import first_result_turns, instruction_key, oracle_turns
@@ -44,6 +44,8 @@ from ipr_gym.webshop.pages import observation
 from ipr_gym.webshop.reward import GoalScorer, check_dependencies
 from ipr_gym.webshop.search import BM25Search, Searcher
 from ipr_gym.webshop.state import ShopState
+from ipr_gym.webshop.store import CatalogStore, in_memory
+from ipr_gym.webshop.store_files import open_store
 from ipr_gym.webshop.synthetic import embedded_records
 
 SEARCH_BACKENDS = ("bm25", "lucene")
@@ -69,28 +71,31 @@ def human_queries(data_dir: str | None) -> dict[str, tuple[str, ...]]:
 
 class World:
     """A catalog with its search index, prices and goals: shared by every env of a process
-    that asks for the same catalog, goals and seed (building it is the expensive part)."""
+    that asks for the same catalog, goals and seed."""
 
-    def __init__(self, catalog: Catalog, goal_kind: str, seed: int, show_attrs: bool, search: str):
+    def __init__(
+        self, catalog: CatalogStore, goal_kind: str, seed: int, show_attrs: bool, search: str
+    ):
         self.catalog = catalog
         self.goals, prices = make_goals(catalog, goal_kind, seed)
         self.goal_kind = goal_kind
-        asins = [p.asin for p in catalog.products]
-        documents = [p.search_document() for p in catalog.products]
         index: Searcher
         if search == "bm25":
-            index = BM25Search(asins, documents)
+            index = BM25Search(catalog.asins, catalog.postings, catalog.id_rank)
         else:
             from ipr_gym.webshop.lucene import LuceneSearch
 
-            index = LuceneSearch(asins, documents)
-        self.shop = Shop(catalog.by_asin, index, prices, show_attrs)
+            asins = [catalog.asin(i) for i in range(len(catalog))]
+            index = LuceneSearch(asins, [p.search_document() for p in catalog.products])
+        self.shop = Shop(catalog, index, prices, show_attrs)
 
 
-def _catalog(name: str | Path, data_dir: str | None, attributes: Any, human: Any) -> Catalog:
+def _catalog(name: str | Path, data_dir: str | None, attributes: Any, human: Any) -> CatalogStore:
+    """The catalog's store: in memory for the embedded one, else built once per catalog
+    file into the data directory and memory-mapped (see ``store_files``)."""
     if name == "embedded":
         products, attrs = embedded_records()
-        return Catalog((build_product(r, attrs) for r in products), name="embedded")
+        return in_memory((build_product(r, attrs) for r in products), name="embedded")
     if isinstance(name, str) and name in NAMED_CATALOGS:
         folder = dataset_dir("webshop", data_dir)
         prod_file, attr_file, human_file = NAMED_CATALOGS[name]
@@ -100,14 +105,21 @@ def _catalog(name: str | Path, data_dir: str | None, attributes: Any, human: Any
                 "machine (see `ipr-gym data download webshop`), or use catalog='embedded'"
             )
         human_path = folder / human_file if human_file and (folder / human_file).is_file() else None
-        return Catalog.from_files(folder / prod_file, folder / attr_file, human_path)
+        return _stored(folder / prod_file, folder / attr_file, human_path, data_dir)
     path = Path(name)
     if not path.is_file():
         raise FileNotFoundError(
             f"unknown WebShop catalog {name!r}: use 'embedded', 'fixture', 'small', 'full' "
             "or the path of a products file in WebShop's format"
         )
-    return Catalog.from_files(path, attributes, human)
+    return _stored(path, attributes, human, data_dir)
+
+
+def _stored(products: Path, attributes: Any, human: Any, data_dir: str | None) -> CatalogStore:
+    sources = [Path(p) for p in (products, attributes, human) if p is not None]
+    return open_store(
+        sources, lambda: iter_products(products, attributes, human), data_dir, products.name
+    )
 
 
 def _world(catalog: Any, goals: str | None, seed: int, show_attrs: bool, search: str,
@@ -118,9 +130,7 @@ def _world(catalog: Any, goals: str | None, seed: int, show_attrs: bool, search:
         world = _WORLDS.get(key)
         if world is None:
             built = _catalog(catalog, data_dir, attributes, human)
-            kind = goals or (
-                "human" if any(p.human_instructions for p in built.products) else "synthetic"
-            )
+            kind = goals or ("human" if len(built.human_docs) else "synthetic")
             world = World(built, kind, seed, show_attrs, search)
             _WORLDS[key] = world
             if len(_WORLDS) > 2:

@@ -15,7 +15,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ipr_gym.webshop.catalog import Catalog, Product
+from ipr_gym.webshop.catalog import Product
+from ipr_gym.webshop.store import CatalogStore, Prices
 
 PRICE_RANGE = tuple(10.0 * i for i in range(1, 100))
 NO_PRICE_BOUND = 1_000_000
@@ -43,15 +44,6 @@ class Goal:
         return tuple(o[1] if isinstance(o, tuple) else o for o in self.options)
 
 
-def product_prices(catalog: Catalog, rng: random.Random) -> dict[str, float]:
-    """The price each product sells at: its only price, or uniform within its range."""
-    prices = {}
-    for product in catalog.products:
-        pricing = product.pricing
-        prices[product.asin] = pricing[0] if len(pricing) == 1 else rng.uniform(*pricing[:2])
-    return prices
-
-
 def _price_bound(price: float, rng: random.Random) -> tuple[float, str]:
     above = [p for p in PRICE_RANGE if p > price][:4]
     if len(above) < 2:
@@ -74,31 +66,31 @@ def _goal(product: Product, instruction: str, attrs: Any, options: Any, upper: f
     )
 
 
-def human_goals(catalog: Catalog, prices: dict[str, float], rng: random.Random) -> list[Goal]:
+def human_goals(catalog: CatalogStore, prices: Prices, rng: random.Random) -> list[Goal]:
     """One goal per human instruction (``items_human_ins.json``) with attributes."""
     goals = []
-    for product in catalog.products:
+    for doc in catalog.human_docs.tolist():
+        product = catalog.product(doc)
         for ins in product.human_instructions:
             attrs = ins["instruction_attributes"]
             if not attrs:
                 continue
-            upper, price_text = _price_bound(prices[product.asin], rng)
+            upper, price_text = _price_bound(float(prices.by_doc[doc]), rng)
             text = ins["instruction"].strip(".") + price_text
             goals.append(_goal(product, text, attrs, ins["instruction_options"], upper))
     return goals
 
 
-def synthetic_goals(catalog: Catalog, prices: dict[str, float], rng: random.Random) -> list[Goal]:
+def synthetic_goals(catalog: CatalogStore, prices: Prices, rng: random.Random) -> list[Goal]:
     """One goal per option combination of every product with a synthetic instruction,
     weighted by the rarity of its attributes as in WebShop."""
     goals = []
-    for product in catalog.products:
-        if product.instruction is None:
-            continue
+    for doc in catalog.instruction_docs.tolist():
+        product = catalog.product(doc)
         attrs = product.instruction_attributes or ()
         if not attrs:
             raise ValueError(f"product {product.asin} has an instruction but no attributes")
-        upper, price_text = _price_bound(prices[product.asin], rng)
+        upper, price_text = _price_bound(float(prices.by_doc[doc]), rng)
         names = sorted(product.options)
         for combination in itertools.product(*(product.options[n] for n in names)):
             chosen = dict(zip(names, combination, strict=True))
@@ -122,10 +114,11 @@ def _with_weight(goal: Goal, weight: float) -> Goal:
     return replace(goal, weight=weight)
 
 
-def make_goals(catalog: Catalog, kind: str, seed: int) -> tuple[list[Goal], dict[str, float]]:
-    """The goals of ``catalog`` in WebShop's session order, and the prices they assume."""
+def make_goals(catalog: CatalogStore, kind: str, seed: int) -> tuple[list[Goal], Prices]:
+    """The goals of ``catalog`` in WebShop's session order, and the prices they assume
+    (each product's only price, or uniform within its range)."""
     rng = random.Random(seed)
-    prices = product_prices(catalog, rng)
+    prices = catalog.prices(rng)
     if kind == "human":
         goals = human_goals(catalog, prices, rng)
     elif kind == "synthetic":

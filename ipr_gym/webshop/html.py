@@ -10,6 +10,7 @@ own ``act``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from ipr_gym.webshop.catalog import Product
@@ -33,7 +34,7 @@ def _templates() -> Any:
 def render_html(
     state: ShopState,
     instruction: str,
-    products: dict[str, Product],
+    products: Mapping[str, Product],
     base: str,
     show_attrs: bool = False,
 ) -> str:

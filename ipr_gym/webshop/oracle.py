@@ -20,7 +20,7 @@ which suits models too small to learn the oracle's choices.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ipr_gym.webshop.catalog import Product
 from ipr_gym.webshop.goals import Goal
@@ -113,7 +113,7 @@ def _options_then_buy(product: Product, wanted: tuple[str, ...]) -> list[tuple[s
 
 
 def first_result_turns(
-    goal: Goal, products: dict[str, Product], search: Searcher, human_queries: Sequence[str] = ()
+    goal: Goal, products: Mapping[str, Product], search: Searcher, human_queries: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
     """(thought, action) pairs that buy the first result of the instruction's query with
     the options the instruction names; raises ``OracleUnreachable`` when nothing is found."""

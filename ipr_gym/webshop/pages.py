@@ -12,7 +12,7 @@ whitespace-only text, so empty fields show exactly as they do there.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from ipr_gym.webshop.catalog import Product
@@ -42,7 +42,7 @@ def segment(text: str) -> Iterator[str]:
 
 
 def clickables(
-    state: ShopState, products: dict[str, Product], show_attrs: bool = False
+    state: ShopState, products: Mapping[str, Product], show_attrs: bool = False
 ) -> dict[str, Clickable]:
     """The page's clickables keyed as WebShop's text env keys them, in its order."""
     found: dict[str, Clickable] = {}
@@ -79,13 +79,13 @@ def clickables(
 
 
 def observation(
-    state: ShopState, instruction: str, products: dict[str, Product], show_attrs: bool = False
+    state: ShopState, instruction: str, products: Mapping[str, Product], show_attrs: bool = False
 ) -> str:
     return SEP.join(_segments(state, instruction, products, show_attrs))
 
 
 def _segments(
-    state: ShopState, instruction: str, products: dict[str, Product], show_attrs: bool
+    state: ShopState, instruction: str, products: Mapping[str, Product], show_attrs: bool
 ) -> Iterator[str]:
     if state.page == SEARCH:
         yield "WebShop"

@@ -15,9 +15,11 @@ rollouts repeat the same searches.
 from __future__ import annotations
 
 import math
+import threading
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -59,41 +61,126 @@ def byte4_to_int(b: int) -> int:
 LENGTH_TABLE = np.array([byte4_to_int(b) for b in range(256)], dtype=np.float32)
 
 
-class BM25Search:
-    """``search(query) -> [asin, ...]`` over a fixed list of (asin, document) pairs."""
+@dataclass(frozen=True)
+class Postings:
+    """An inverted index as flat arrays (what a built catalog memory-maps): the vocabulary
+    sorted and UTF-8 encoded end to end (``terms`` cut at ``term_offsets``), each term's
+    documents and frequencies at ``docs[starts[t]:starts[t + 1]]``, one norm byte per
+    document, and the two collection statistics BM25 needs."""
 
-    def __init__(self, asins: Sequence[str], documents: Sequence[str], k: int = SEARCH_RETURN_N):
-        self.asins = list(asins)
-        self.k = k
+    terms: np.ndarray  # uint8
+    term_offsets: np.ndarray  # int64, vocabulary size + 1
+    starts: np.ndarray  # int64, vocabulary size + 1
+    docs: np.ndarray  # int32
+    freqs: np.ndarray  # int32
+    norms: np.ndarray  # uint8, one per document
+    doc_count: int  # documents with at least one term
+    avgdl: float
+
+    def term_id(self, term: str) -> int | None:
+        """The term's row, by binary search over the sorted vocabulary (UTF-8 byte order
+        is code point order), or None."""
+        key = term.encode("utf-8")
+        offsets, blob = self.term_offsets, self.terms
+        lo, hi = 0, len(offsets) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if blob[offsets[mid] : offsets[mid + 1]].tobytes() < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(offsets) - 1 and blob[offsets[lo] : offsets[lo + 1]].tobytes() == key:
+            return lo
+        return None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in POSTINGS_ARRAYS}
+
+
+POSTINGS_ARRAYS = ("terms", "term_offsets", "starts", "docs", "freqs", "norms")
+
+
+class PostingsBuilder:
+    """Adds documents one at a time (a 1.18M-product catalog streams through it), then sorts
+    the vocabulary and the postings into a ``Postings``."""
+
+    def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
-        terms, docs, freqs = array("i"), array("i"), array("i")
-        norms = np.zeros(len(self.asins), dtype=np.uint8)
-        total, with_terms = 0, 0
-        for d, text in enumerate(documents):
-            counts = Counter(analyze(text))
-            length = sum(counts.values())
-            total += length
-            with_terms += length > 0
-            norms[d] = int_to_byte4(length)
-            for term, freq in counts.items():
-                terms.append(self.vocab.setdefault(term, len(self.vocab)))
-                docs.append(d)
-                freqs.append(freq)
-        order = np.argsort(np.frombuffer(terms, dtype=np.int32), kind="stable")
-        self._docs = np.frombuffer(docs, dtype=np.int32)[order]
-        self._freqs = np.frombuffer(freqs, dtype=np.int32)[order].astype(np.float32)
-        self._starts = np.searchsorted(
-            np.frombuffer(terms, dtype=np.int32)[order], np.arange(len(self.vocab) + 1)
+        self._terms, self._docs, self._freqs = array("i"), array("i"), array("i")
+        self._norms = bytearray()
+        self._total = self._with_terms = 0
+
+    def add(self, document: str) -> None:
+        counts = Counter(analyze(document))
+        length = sum(counts.values())
+        self._total += length
+        self._with_terms += length > 0
+        doc = len(self._norms)
+        self._norms.append(int_to_byte4(length))
+        for term, freq in counts.items():
+            self._terms.append(self.vocab.setdefault(term, len(self.vocab)))
+            self._docs.append(doc)
+            self._freqs.append(freq)
+
+    def finish(self) -> Postings:
+        words = sorted(self.vocab)
+        encoded = [w.encode("utf-8") for w in words]
+        offsets = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        rank = np.empty(len(words), dtype=np.int32)  # first-seen id -> sorted id
+        rank[[self.vocab[w] for w in words]] = np.arange(len(words), dtype=np.int32)
+        terms = rank[np.frombuffer(self._terms, dtype=np.int32)]
+        order = np.argsort(terms, kind="stable")  # documents stay ascending within a term
+        with_terms = self._with_terms
+        return Postings(
+            terms=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            term_offsets=offsets,
+            starts=np.searchsorted(terms[order], np.arange(len(words) + 1)).astype(np.int64),
+            docs=np.frombuffer(self._docs, dtype=np.int32)[order],
+            freqs=np.frombuffer(self._freqs, dtype=np.int32)[order],
+            norms=np.frombuffer(bytes(self._norms), dtype=np.uint8),
+            doc_count=with_terms,
+            avgdl=self._total / with_terms if with_terms else 1.0,
         )
-        self._norms = norms
-        self._doc_count = with_terms
-        avgdl = np.float32(total / with_terms) if with_terms else np.float32(1)
-        k1, b = np.float32(K1), np.float32(B)
-        one = np.float32(1)
+
+
+def tie_ranks(asins: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Each document's rank by product id: Anserini breaks score ties by ascending id."""
+    order = np.argsort(np.asarray(asins, dtype=str), kind="stable")
+    ranks = np.empty(len(order), dtype=np.int32)
+    ranks[order] = np.arange(len(order), dtype=np.int32)
+    return ranks
+
+
+class BM25Search:
+    """``search(query) -> [asin, ...]`` over postings whose document ``i`` is ``asins[i]``
+    (``from_documents`` indexes a list of (asin, document) pairs in memory)."""
+
+    def __init__(
+        self,
+        asins: Sequence[str] | np.ndarray,
+        postings: Postings,
+        id_rank: np.ndarray | None = None,
+        k: int = SEARCH_RETURN_N,
+    ):
+        self.asins = asins
+        self.postings = postings
+        self.k = k
+        k1, b, one = np.float32(K1), np.float32(B), np.float32(1)
+        avgdl = np.float32(postings.avgdl)
         self._norm_inverse = one / (k1 * ((one - b) + b * LENGTH_TABLE / avgdl))
-        # ties go to the smaller product id
-        self._id_rank = np.argsort(np.argsort(np.array(self.asins, dtype=object), kind="stable"))
+        self._id_rank = tie_ranks(asins) if id_rank is None else id_rank
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._buffers = threading.local()  # score accumulators, one pair per thread
+
+    @classmethod
+    def from_documents(
+        cls, asins: Sequence[str], documents: Sequence[str], k: int = SEARCH_RETURN_N
+    ) -> BM25Search:
+        builder = PostingsBuilder()
+        for text in documents:
+            builder.add(text)
+        return cls(list(asins), builder.finish(), k=k)
 
     def search(self, query: str) -> tuple[str, ...]:
         hit = self._cache.get(query)
@@ -107,26 +194,37 @@ class BM25Search:
         return result
 
     def _idf(self, doc_freq: int) -> np.float32:
-        n = self._doc_count
+        n = self.postings.doc_count
         return np.float32(math.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5)))
 
     def _rank(self, query: str) -> tuple[str, ...]:
-        total = np.zeros(len(self.asins), dtype=np.float64)
-        matched = np.zeros(len(self.asins), dtype=bool)
+        """Scores accumulate in a per-thread buffer the size of the catalog, touched only
+        at the query terms' postings and cleared after, so a query costs its postings'
+        length, not the catalog's size."""
+        p = self.postings
+        buffers = self._buffers.__dict__
+        if "total" not in buffers:
+            buffers["total"] = np.zeros(len(p.norms), dtype=np.float64)
+            buffers["seen"] = np.zeros(len(p.norms), dtype=bool)
+        total, seen = buffers["total"], buffers["seen"]
+        found = []
         for term, count in Counter(analyze(query)).items():
-            t = self.vocab.get(term)
+            t = p.term_id(term)
             if t is None:
                 continue
-            lo, hi = self._starts[t], self._starts[t + 1]
-            docs, freqs = self._docs[lo:hi], self._freqs[lo:hi]
+            lo, hi = int(p.starts[t]), int(p.starts[t + 1])
+            docs, freqs = p.docs[lo:hi], p.freqs[lo:hi].astype(np.float32)
             weight = np.float32(count) * self._idf(hi - lo)
-            norm_inverse = self._norm_inverse[self._norms[docs]]
-            score = weight - weight / (np.float32(1) + freqs * norm_inverse)
-            total[docs] += score
-            matched[docs] = True
-        found = np.flatnonzero(matched)
-        if not len(found):
+            norm_inverse = self._norm_inverse[p.norms[docs]]
+            total[docs] += weight - weight / (np.float32(1) + freqs * norm_inverse)
+            found.append(docs[~seen[docs]])
+            seen[docs] = True
+        if not found:
             return ()
-        scores = total[found].astype(np.float32)
-        order = found[np.lexsort((self._id_rank[found], -scores))][: self.k]
-        return tuple(self.asins[i] for i in order)
+        hits = np.concatenate(found)
+        scores = total[hits].astype(np.float32)
+        total[hits], seen[hits] = 0.0, False
+        if not len(hits):
+            return ()
+        order = hits[np.lexsort((self._id_rank[hits], -scores))][: self.k]
+        return tuple(str(self.asins[i]) for i in order)

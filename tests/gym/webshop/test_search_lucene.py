@@ -76,7 +76,7 @@ def test_length_norms_equal_lucenes_smallfloat():
 
 def test_ranking_equals_lucenes_top_50_on_every_human_query(embedded, human_queries):
     asins, documents = embedded
-    ours, lucene = BM25Search(asins, documents), LuceneSearch(asins, documents)
+    ours, lucene = BM25Search.from_documents(asins, documents), LuceneSearch(asins, documents)
     assert len(human_queries) > 2000
     differing = [q for q in human_queries if ours.search(q) != lucene.search(q)]
     assert not differing
@@ -86,7 +86,7 @@ def test_ranking_equals_lucenes_top_50_on_every_human_query(embedded, human_quer
 def test_ties_go_to_the_smaller_product_id():
     asins = ["B09", "B03", "B07", "B01"]
     documents = ["red shoe", "red shoe", "blue shoe", "red shoe"]
-    ours, lucene = BM25Search(asins, documents), LuceneSearch(asins, documents)
+    ours, lucene = BM25Search.from_documents(asins, documents), LuceneSearch(asins, documents)
     red = ("B01", "B03", "B09", "B07")  # "blue shoe" matches "shoes" alone
     assert ours.search("red shoes") == lucene.search("red shoes") == red
     assert ours.search("shoe") == lucene.search("shoe") == ("B01", "B03", "B07", "B09")

@@ -10,6 +10,7 @@ import pytest
 
 from ipr_gym.webshop.catalog import DUMMY_ATTR, Catalog, CatalogError, parse_pricing
 from ipr_gym.webshop.goals import make_goals
+from ipr_gym.webshop.store import in_memory
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_human_goals(tmp_path, webshop_files):
     path = tmp_path / "items_human_ins.json"
     path.write_text(json.dumps(human))
     catalog = Catalog.from_files(*webshop_files, human_instructions=path)
-    goals, prices = make_goals(catalog, "human", seed=0)
+    goals, prices = make_goals(in_memory(catalog.products), "human", seed=0)
     assert len(goals) == 2  # the one without attributes is skipped
     dress = next(g for g in goals if g.asin == "B08ZRR3DZT")
     assert dress.instruction.startswith("i want a black mini club dress in size large, and price")
