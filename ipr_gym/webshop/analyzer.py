@@ -68,14 +68,27 @@ def _word_pattern() -> re.Pattern[str]:
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _ascii_word_pattern() -> re.Pattern[str]:
+    """``_word_pattern`` restricted to ASCII text, where it means the same and runs several
+    times faster (no Unicode classes to test at every character)."""
+    return re.compile(
+        r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[:.'](?=[A-Za-z])|(?<=[0-9])[,;.'](?=[0-9]))"
+        r"[A-Za-z0-9_]+)*"
+    )
+
+
 _POSSESSIVE = ("'s", "'S", "\u2019s", "\u2019S", "\uff07s", "\uff07S")
 
 
 def standard_tokens(text: str) -> list[str]:
     """Lucene's ``StandardTokenizer``: the words of ``text`` (punctuation dropped)."""
+    pattern = _ascii_word_pattern() if text.isascii() else _word_pattern()
+    words = pattern.findall(text)
+    if all(len(w) <= MAX_TOKEN_LENGTH and w.strip("_") for w in words):
+        return words
     tokens = []
-    for match in _word_pattern().finditer(text):
-        word = match.group()
+    for word in words:
         if not word.strip("_"):  # connectors alone make no token
             continue
         for start in range(0, len(word), MAX_TOKEN_LENGTH):
@@ -236,19 +249,23 @@ _SUFFIXES_4 = {
 }  # fmt: skip
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 18)
 def porter_stem(word: str) -> str:
     """Lucene's ``PorterStemmer`` on one lower-cased term."""
     return _Porter(word).stem()
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def _term(token: str) -> str | None:
+    """One token's term: possessive dropped, lower-cased, stop words out, stemmed."""
+    if token.endswith(_POSSESSIVE):
+        token = token[:-2]
+    token = token.replace("\u0130", "i").lower()  # Java lower-cases İ to i
+    if not token or token in STOPWORDS:
+        return None
+    return porter_stem(token)
+
+
 def analyze(text: str) -> list[str]:
     """The terms Anserini's default English analyzer makes of ``text``, in order."""
-    terms = []
-    for token in standard_tokens(text):
-        if token.endswith(_POSSESSIVE):
-            token = token[:-2]
-        token = token.replace("\u0130", "i").lower()  # Java lower-cases İ to i
-        if token and token not in STOPWORDS:
-            terms.append(porter_stem(token))
-    return terms
+    return [t for t in map(_term, standard_tokens(text)) if t is not None]

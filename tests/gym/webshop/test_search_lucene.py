@@ -11,9 +11,11 @@ import signal
 
 import gymnasium as gym
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ipr_gym  # noqa: F401 - registers the ids
-from ipr_gym.webshop.analyzer import analyze
+from ipr_gym.webshop.analyzer import analyze, standard_tokens
 from ipr_gym.webshop.lucene import (
     LuceneSearch,
     LuceneUnavailable,
@@ -105,3 +107,12 @@ def test_the_jvm_runs_in_a_child_process_and_its_crash_is_an_error_not_a_crash()
         search.search("blue hats")
     assert search.search("blue hats") == ("B02",)  # a new child serves the next search
     assert search._process._proc is not child
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="aZy09_.,;:'-s \n\t!$%&()*+/<=>?@[]^`{|}~\"#\\", max_size=40))
+def test_the_ascii_fast_path_tokenizes_as_the_unicode_rules(text):
+    """ASCII text takes a simpler pattern; it must split exactly as the full UAX #29 one."""
+    from ipr_gym.webshop.analyzer import _word_pattern
+
+    assert standard_tokens(text) == [w for w in _word_pattern().findall(text) if w.strip("_")]
