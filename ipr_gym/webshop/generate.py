@@ -6,7 +6,7 @@ its size costs can be measured on a catalog shaped like it: ``write_catalog`` wr
 products of the embedded catalog's kinds (``synthetic.TYPES``). Titles run 10-25 words,
 descriptions 40-160, three to six bullet points of 8-24 words, as on WebShop's pages.
 Their filler words follow a power law, so the words in use grow with the text as in real
-corpora (Heaps' law: about 70,000 distinct words at 20,000 products, growing as the 0.67th
+corpora (Heaps' law: about 150,000 distinct words at 20,000 products, growing as the 0.67th
 power) and the search index grows as it would. Human instructions are made for as many
 products as WebShop's 12,087 human goals are of its catalog (pro rata), so IPR's and ETO's
 split indices map to tasks. Everything is synthetic and documented as such.
@@ -69,14 +69,14 @@ class Vocabulary:
 
 
 class _Filler:
-    """Filler text: word ranks from a power law (Pareto, a = 0.5: Zipf's law with exponent
+    """Filler text: word ranks from a power law (Pareto, a = 0.5, scale 40: Zipf's law with exponent
     1.5), so the words in use grow with the text as about ``tokens ** 0.67``."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng, self.vocab = rng, Vocabulary()
 
     def words(self, n: int) -> str:
-        ranks = (self.rng.pareto(0.5, n) * 4).astype(np.int64).tolist()
+        ranks = (self.rng.pareto(0.5, n) * 40).astype(np.int64).tolist()
         return " ".join(self.vocab[r] for r in ranks)
 
 

@@ -59,6 +59,13 @@ def byte4_to_int(b: int) -> int:
 
 
 LENGTH_TABLE = np.array([byte4_to_int(b) for b in range(256)], dtype=np.float32)
+EXHAUSTIVE_UP_TO = 8192  # postings a query scores in full before it takes the top-k path
+
+
+def norm_inverses(avgdl: float) -> np.ndarray:
+    """``1 / (k1 * (1 - b + b * length / avgdl))`` per norm byte, in single precision."""
+    k1, b, one = np.float32(K1), np.float32(B), np.float32(1)
+    return one / (k1 * ((one - b) + b * LENGTH_TABLE / np.float32(avgdl)))
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,8 @@ class Postings:
     docs: np.ndarray  # int32
     freqs: np.ndarray  # int32
     norms: np.ndarray  # uint8, one per document
+    impact_docs: np.ndarray  # int32, by term, then decreasing impact
+    impacts: np.ndarray  # float32, aligned with impact_docs
     doc_count: int  # documents with at least one term
     avgdl: float
 
@@ -97,7 +106,8 @@ class Postings:
         return {name: getattr(self, name) for name in POSTINGS_ARRAYS}
 
 
-POSTINGS_ARRAYS = ("terms", "term_offsets", "starts", "docs", "freqs", "norms")
+POSTINGS_ARRAYS = ("terms", "term_offsets", "starts", "docs", "freqs", "norms", "impact_docs",
+                   "impacts")  # fmt: skip
 
 
 class PostingsBuilder:
@@ -132,15 +142,25 @@ class PostingsBuilder:
         terms = rank[np.frombuffer(self._terms, dtype=np.int32)]
         order = np.argsort(terms, kind="stable")  # documents stay ascending within a term
         with_terms = self._with_terms
+        avgdl = self._total / with_terms if with_terms else 1.0
+        terms = terms[order]
+        docs = np.frombuffer(self._docs, dtype=np.int32)[order]
+        freqs = np.frombuffer(self._freqs, dtype=np.int32)[order]
+        del order
+        norms = np.frombuffer(bytes(self._norms), dtype=np.uint8)
+        impacts = freqs.astype(np.float32) * norm_inverses(avgdl)[norms[docs]]
+        by_impact = np.lexsort((-impacts, terms))
         return Postings(
             terms=np.frombuffer(b"".join(encoded), dtype=np.uint8),
             term_offsets=offsets,
-            starts=np.searchsorted(terms[order], np.arange(len(words) + 1)).astype(np.int64),
-            docs=np.frombuffer(self._docs, dtype=np.int32)[order],
-            freqs=np.frombuffer(self._freqs, dtype=np.int32)[order],
-            norms=np.frombuffer(bytes(self._norms), dtype=np.uint8),
+            starts=np.searchsorted(terms, np.arange(len(words) + 1)).astype(np.int64),
+            docs=docs,
+            freqs=freqs,
+            norms=norms,
+            impact_docs=docs[by_impact],
+            impacts=impacts[by_impact],
             doc_count=with_terms,
-            avgdl=self._total / with_terms if with_terms else 1.0,
+            avgdl=avgdl,
         )
 
 
@@ -163,12 +183,10 @@ class BM25Search:
         id_rank: np.ndarray | None = None,
         k: int = SEARCH_RETURN_N,
     ):
-        self.asins = asins
+        self.asins = asins if isinstance(asins, np.ndarray) else np.asarray(asins, dtype=str)
         self.postings = postings
         self.k = k
-        k1, b, one = np.float32(K1), np.float32(B), np.float32(1)
-        avgdl = np.float32(postings.avgdl)
-        self._norm_inverse = one / (k1 * ((one - b) + b * LENGTH_TABLE / avgdl))
+        self._norm_inverse = norm_inverses(postings.avgdl)
         self._id_rank = tie_ranks(asins) if id_rank is None else id_rank
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._buffers = threading.local()  # score accumulators, one pair per thread
@@ -180,7 +198,7 @@ class BM25Search:
         builder = PostingsBuilder()
         for text in documents:
             builder.add(text)
-        return cls(list(asins), builder.finish(), k=k)
+        return cls(asins, builder.finish(), k=k)
 
     def search(self, query: str) -> tuple[str, ...]:
         hit = self._cache.get(query)
@@ -197,34 +215,92 @@ class BM25Search:
         n = self.postings.doc_count
         return np.float32(math.log(1 + (n - doc_freq + 0.5) / (doc_freq + 0.5)))
 
-    def _rank(self, query: str) -> tuple[str, ...]:
-        """Scores accumulate in a per-thread buffer the size of the catalog, touched only
-        at the query terms' postings and cleared after, so a query costs its postings'
-        length, not the catalog's size."""
+    def _clauses(self, query: str) -> list[tuple[np.float32, int, int]]:
+        """(weight, start, end) of each query term in the index, in query order: Anserini's
+        bag of words, each distinct term boosted by its count."""
         p = self.postings
-        buffers = self._buffers.__dict__
-        if "total" not in buffers:
-            buffers["total"] = np.zeros(len(p.norms), dtype=np.float64)
-            buffers["seen"] = np.zeros(len(p.norms), dtype=bool)
-        total, seen = buffers["total"], buffers["seen"]
-        found = []
+        clauses = []
         for term, count in Counter(analyze(query)).items():
             t = p.term_id(term)
-            if t is None:
-                continue
-            lo, hi = int(p.starts[t]), int(p.starts[t + 1])
-            docs, freqs = p.docs[lo:hi], p.freqs[lo:hi].astype(np.float32)
-            weight = np.float32(count) * self._idf(hi - lo)
-            norm_inverse = self._norm_inverse[p.norms[docs]]
-            total[docs] += weight - weight / (np.float32(1) + freqs * norm_inverse)
+            if t is not None:
+                lo, hi = int(p.starts[t]), int(p.starts[t + 1])
+                clauses.append((np.float32(count) * self._idf(hi - lo), lo, hi))
+        return clauses
+
+    def _rank(self, query: str) -> tuple[str, ...]:
+        clauses = self._clauses(query)
+        if not clauses:
+            return ()
+        if sum(hi - lo for _, lo, hi in clauses) <= EXHAUSTIVE_UP_TO:
+            hits, scores = self._score_all(clauses)
+        else:
+            hits, scores = self._top(clauses)
+        order = hits[np.lexsort((self._id_rank[hits], -scores))][: self.k]
+        return tuple(str(a) for a in self.asins[order].tolist())
+
+    def _score_all(self, clauses: list[tuple[np.float32, int, int]]) -> tuple[np.ndarray, ...]:
+        """Every document sharing a term, scored clause by clause in a per-thread buffer
+        the size of the catalog that only the postings touch (and are cleared after)."""
+        p = self.postings
+        total, seen = self._buffer("total", np.float64), self._buffer("seen", bool)
+        found = []
+        for weight, lo, hi in clauses:
+            docs = p.docs[lo:hi]
+            impacts = p.freqs[lo:hi].astype(np.float32) * self._norm_inverse[p.norms[docs]]
+            total[docs] += weight - weight / (np.float32(1) + impacts)
             found.append(docs[~seen[docs]])
             seen[docs] = True
-        if not found:
-            return ()
         hits = np.concatenate(found)
         scores = total[hits].astype(np.float32)
         total[hits], seen[hits] = 0.0, False
-        if not len(hits):
-            return ()
-        order = hits[np.lexsort((self._id_rank[hits], -scores))][: self.k]
-        return tuple(str(self.asins[i]) for i in order)
+        return hits, scores
+
+    def _buffer(self, name: str, dtype: type) -> np.ndarray:
+        """A zeroed array the size of the catalog, this thread's own; users leave it zeroed."""
+        buffers = self._buffers.__dict__
+        if name not in buffers:
+            buffers[name] = np.zeros(len(self.postings.norms), dtype=dtype)
+        return buffers[name]
+
+    def _top(self, clauses: list[tuple[np.float32, int, int]]) -> tuple[np.ndarray, ...]:
+        """The top k exactly, without scoring every posting of common terms: candidates are
+        the first ``depth`` postings of each term by impact, scored in full (their other
+        terms' frequencies looked up in the document-ordered postings). No other document
+        can score more than the sum, over terms, of the clause score at ``depth``; once the
+        k-th candidate beats that bound strictly the answer is exact, else depth grows."""
+        p = self.postings
+        one = np.float32(1)
+        seen = self._buffer("seen", bool)
+        depth = 4 * self.k
+        while True:
+            firsts = []
+            for _, lo, hi in clauses:
+                docs = p.impact_docs[lo : min(lo + depth, hi)]
+                firsts.append(docs[~seen[docs]])
+                seen[docs] = True
+            candidates = np.sort(np.concatenate(firsts))  # sorted keys search faster
+            seen[candidates] = False
+            total = np.zeros(len(candidates), dtype=np.float64)
+            bound = 0.0
+            for weight, lo, hi in clauses:
+                docs = p.docs[lo:hi]
+                at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+                present = docs[at] == candidates
+                found = candidates[present]
+                impacts = (p.freqs[lo:hi][at[present]].astype(np.float32)
+                           * self._norm_inverse[p.norms[found]])  # fmt: skip
+                scores = np.zeros(len(candidates), dtype=np.float32)
+                scores[present] = weight - weight / (one + impacts)
+                total += scores  # 0.0 where absent: the same sums as scoring every posting
+                if lo + depth < hi:
+                    rest = p.impacts[lo + depth]  # the best impact not yet a candidate
+                    bound += float(weight - weight / (one + rest))
+            scores32 = total.astype(np.float32)
+            exhausted = all(lo + depth >= hi for _, lo, hi in clauses)
+            if exhausted:
+                return candidates, scores32
+            if len(candidates) >= self.k:
+                kth = np.partition(-scores32, self.k - 1)[self.k - 1]
+                if -kth > np.float32(bound):
+                    return candidates, scores32
+            depth *= 4

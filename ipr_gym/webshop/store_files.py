@@ -67,9 +67,13 @@ def open_store(
 
 
 def _map(folder: Path, name: str) -> np.ndarray:
+    """The file mapped read-only, as a plain array view (``np.memmap``'s Python-level
+    indexing costs microseconds per access, which a search makes thousands of)."""
     if name == "records":
-        return np.memmap(folder / "records.bin", dtype=np.uint8, mode="r")
-    return np.load(folder / f"{name}.npy", mmap_mode="r")
+        mapped = np.memmap(folder / "records.bin", dtype=np.uint8, mode="r")
+    else:
+        mapped = np.load(folder / f"{name}.npy", mmap_mode="r")
+    return mapped.view(np.ndarray)
 
 
 def _file_name(name: str) -> str:

@@ -23,15 +23,15 @@ QUERIES = ["shampoo", "wireless headphones bluetooth", "coffee dark roast", "<q>
 OPEN_IN_CHILD = """
 import json, sys
 import gymnasium as gym
-import numpy as np
 import ipr_gym
 env = gym.make("ipr/WebShop-v0", catalog=sys.argv[1], attributes=sys.argv[2], split="all",
                data_dir=sys.argv[3])
 store = env.unwrapped.world.catalog
 env.reset(options={"task": 0})
 obs, *_ = env.step("search[" + sys.argv[4] + "]")
-print(json.dumps({"mapped": all(isinstance(a, np.memmap) for a in store.arrays.values()),
-                  "observation": obs}))
+maps = open("/proc/self/maps").read()
+mapped = all(f"{sys.argv[5]}/{name}" in maps for name in ("docs.npy", "records.bin"))
+print(json.dumps({"mapped": mapped, "observation": obs}))
 """
 
 
@@ -87,7 +87,8 @@ def test_a_catalog_file_is_built_once_and_mapped_by_another_process(catalog_file
     folder = store_dir(catalog_files, data)
     built = build_id(folder)
     child = subprocess.run(
-        [sys.executable, "-c", OPEN_IN_CHILD, *map(str, catalog_files), str(data), "shampoo"],
+        [sys.executable, "-c", OPEN_IN_CHILD, *map(str, catalog_files), str(data), "shampoo",
+         str(folder)],
         capture_output=True, text=True, check=True, timeout=300,
     )  # fmt: skip
     seen = json.loads(child.stdout.strip().splitlines()[-1])
@@ -185,3 +186,33 @@ def test_search_from_a_store_ranks_as_lucenes_bm25():
     queries += ["shampoo shampoo conditioner", "zzz", ""]
     for query in queries:
         assert search.search(query) == lucene_bm25_top(documents, asins, query), query
+
+
+def test_top_k_by_impact_equals_scoring_every_posting(tmp_path, monkeypatch):
+    """Queries of common terms take the top-k path; it must return what scoring every
+    posting returns (and, for a sample, what Lucene's BM25 written out returns)."""
+    from ipr_gym.webshop import search as search_module
+    from ipr_gym.webshop.generate import write_catalog
+
+    write_catalog(tmp_path, 3000, seed=1, human_goals=10)
+    files = [tmp_path / f for f in ("items_shuffle.json", "items_ins_v2.json")]
+    products = list(iter_products(*files))
+    store = in_memory(products)
+    rng = np.random.default_rng(0)
+    queries = []
+    for i in rng.integers(0, len(products), 120):
+        words = products[i].title.lower().replace(",", " ").split()
+        queries.append(" ".join(rng.choice(words, size=min(3, len(words)), replace=False)))
+    queries += ["shampoo", "shampoo shampoo conditioner", "black large", "gluten free bars"]
+
+    def ranked_with(threshold):
+        monkeypatch.setattr(search_module, "EXHAUSTIVE_UP_TO", threshold)
+        search = BM25Search(store.asins, store.postings, store.id_rank)
+        return [search.search(q) for q in queries]
+
+    pruned, full = ranked_with(0), ranked_with(10**12)
+    assert pruned == full
+    assert sum(len(r) == 50 for r in full) > 100  # most fill the page: the bound is tested
+    documents, asins = [p.search_document() for p in products], [p.asin for p in products]
+    for query, got in list(zip(queries, pruned, strict=True))[-4:]:
+        assert got == lucene_bm25_top(documents, asins, query)
