@@ -4,9 +4,12 @@
 ``synthetic``), ``"fixture"`` (the 7 real products of ``items_shuffle_1000.first7.json``),
 ``"small"`` / ``"full"`` (WebShop's 1,000-product and 1.18M-product files, when installed in
 the data directory) or a path to a products file in WebShop's format (``attributes=`` and
-``human_instructions=`` name its companions). ``goals`` is ``"human"`` (instructions written
-by people, ``items_human_ins.json``) or ``"synthetic"`` (WebShop's templated instructions,
-one per option combination); by default human where the catalog has them.
+``human_instructions=`` name its companions). A catalog read from files is stored once
+per catalog into the data directory and memory-mapped by every process after (see
+``store_files``); the embedded one is held in memory. ``goals`` is ``"human"``
+(instructions written by people, ``items_human_ins.json``) or ``"synthetic"`` (WebShop's
+templated instructions, one per option combination); by default human where the catalog
+has them.
 
 Splits: for human goals IPR's lists (``test``: 200 goals, ``test_500``: ETO's 500, ``train``)
 and ``all``; for synthetic goals ``test`` (every fifth goal), ``train`` (the rest), ``all``.

@@ -216,3 +216,17 @@ def test_top_k_by_impact_equals_scoring_every_posting(tmp_path, monkeypatch):
     documents, asins = [p.search_document() for p in products], [p.asin for p in products]
     for query, got in list(zip(queries, pruned, strict=True))[-4:]:
         assert got == lucene_bm25_top(documents, asins, query)
+
+
+def test_a_changed_analyzer_rebuilds_the_store(catalog_files, tmp_path, monkeypatch):
+    from ipr_gym.webshop import store_files
+
+    data = tmp_path / "data"
+    opened(catalog_files, data)
+    folder = store_dir(catalog_files, data)
+    built = build_id(folder)
+    opened(catalog_files, data)
+    assert build_id(folder) == built
+    monkeypatch.setattr(store_files, "ANALYZER_DIGEST", "a-changed-tokenizer")
+    opened(catalog_files, data)
+    assert build_id(folder) != built
