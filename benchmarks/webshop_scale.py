@@ -37,9 +37,10 @@ SIZES = (100_000, 1_181_436)
 KINDS = ("search", "click_product", "click_option", "buy")
 
 
-def rss_mib(pid: int | str = "self") -> float:
+def rss_mib(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """Resident memory; ``RssAnon`` is the private part (mapped files excluded)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -82,6 +83,7 @@ def play(env: Any, task: Any, query: str, timings: dict[str, list[float]], html:
     before = html(None) if html else None
 
     def step(kind: str, action: str) -> Any:
+        """One step's CPU time (plus the reference's page work) under ``kind``."""
         nonlocal before
         start = time.process_time()
         out = env.step(action)
@@ -114,11 +116,11 @@ def child_ours(folder: Path, data: Path, episodes: int) -> dict[str, Any]:
     from ipr_gym.webshop.reward import warm_up
 
     warm_up()
-    base_rss = rss_mib()
+    base_rss, base_anon = rss_mib(), rss_mib(field="RssAnon")
     start = time.perf_counter()
     env = gym.make("ipr/WebShop-v0", **catalog_kwargs(folder, data), max_episode_steps=None)
     opened = time.perf_counter() - start
-    open_rss = rss_mib()
+    open_rss, open_anon = rss_mib(), rss_mib(field="RssAnon")
     plan = episodes_plan(env, episodes, seed=0)
     cold: dict[str, list[float]] = {k: [] for k in KINDS}
     warm: dict[str, list[float]] = {k: [] for k in KINDS}
@@ -128,6 +130,8 @@ def child_ours(folder: Path, data: Path, episodes: int) -> dict[str, Any]:
         play(env, task, query, warm)
     return {"open_s": opened, "rss_before_mib": base_rss, "rss_open_mib": open_rss,
             "rss_after_mib": rss_mib(), "peak_rss_mib": peak_rss_mib(),
+            "anon_open_mib": open_anon - base_anon,
+            "anon_after_mib": rss_mib(field="RssAnon") - base_anon,
             "cold": cold, "warm": warm, "goals": len(env.unwrapped.world.goals)}  # fmt: skip
 
 
@@ -161,7 +165,7 @@ def child_reference(folder: Path, data: Path, episodes: int) -> dict[str, Any]:
     from ipr_gym.webshop.reward import warm_up
 
     warm_up()
-    base = rss_mib()
+    base, base_anon = rss_mib(), rss_mib(field="RssAnon")
     start = time.perf_counter()
     with open(folder / "items_shuffle.json") as f:
         raw = json.load(f)
@@ -173,6 +177,7 @@ def child_reference(folder: Path, data: Path, episodes: int) -> dict[str, Any]:
     del raw, attributes
     load_s = time.perf_counter() - start
     loaded_rss, loaded_peak = rss_mib(), peak_rss_mib()
+    loaded_anon = rss_mib(field="RssAnon") - base_anon
     start = time.perf_counter()
     LuceneSearch([p.asin for p in products], [p.search_document() for p in products])
     index_s = time.perf_counter() - start
@@ -200,6 +205,7 @@ def child_reference(folder: Path, data: Path, episodes: int) -> dict[str, Any]:
     timings["search"] = [t + per_search for t in timings["search"]]
     return {"load_s": load_s, "index_s": index_s, "rss_before_mib": base,
             "rss_loaded_mib": loaded_rss, "peak_rss_mib": loaded_peak,
+            "private_loaded_mib": loaded_anon,
             "java_search_ms": per_search * 1e3, "steps": timings}  # fmt: skip
 
 
@@ -277,6 +283,8 @@ def main(argv: list[str]) -> int:
             metrics[f"{tag}_rss_after_episodes_mib"] = (
                 ours["rss_after_mib"] - ours["rss_before_mib"]
             )
+            metrics[f"{tag}_private_open_mib"] = ours["anon_open_mib"]
+            metrics[f"{tag}_private_after_episodes_mib"] = ours["anon_after_mib"]
             for kind in KINDS:
                 metrics[f"{tag}_{kind}_cold_ms"] = med_ms(ours["cold"][kind])
                 metrics[f"{tag}_{kind}_warm_ms"] = med_ms(ours["warm"][kind])
@@ -290,6 +298,7 @@ def main(argv: list[str]) -> int:
                 metrics[f"{tag}_reference_index_s"] = ref["index_s"]
                 metrics[f"{tag}_reference_rss_mib"] = ref["rss_loaded_mib"] - ref["rss_before_mib"]
                 metrics[f"{tag}_reference_peak_rss_mib"] = ref["peak_rss_mib"]
+                metrics[f"{tag}_reference_private_mib"] = ref["private_loaded_mib"]
                 metrics[f"{tag}_reference_java_search_ms"] = ref["java_search_ms"]
                 for kind in KINDS:
                     metrics[f"{tag}_reference_{kind}_ms"] = med_ms(ref["steps"][kind])

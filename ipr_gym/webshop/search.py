@@ -66,6 +66,7 @@ def byte4_to_int(b: int) -> int:
 
 LENGTH_TABLE = np.array([byte4_to_int(b) for b in range(256)], dtype=np.float32)
 EXHAUSTIVE_UP_TO = 8192  # postings a query scores in full before it takes the top-k path
+MAXSCORE_CANDIDATES = 40_000  # beyond this many candidate postings, score every posting
 
 
 def norm_inverses(avgdl: float) -> np.ndarray:
@@ -85,7 +86,7 @@ class Postings:
     term_offsets: np.ndarray  # int64, vocabulary size + 1
     starts: np.ndarray  # int64, vocabulary size + 1
     docs: np.ndarray  # int32
-    freqs: np.ndarray  # int32
+    doc_impacts: np.ndarray  # float32, aligned with docs: frequency x norm inverse
     norms: np.ndarray  # uint8, one per document
     impact_docs: np.ndarray  # int32, by term, then decreasing impact
     impacts: np.ndarray  # float32, aligned with impact_docs
@@ -112,7 +113,7 @@ class Postings:
         return {name: getattr(self, name) for name in POSTINGS_ARRAYS}
 
 
-POSTINGS_ARRAYS = ("terms", "term_offsets", "starts", "docs", "freqs", "norms", "impact_docs",
+POSTINGS_ARRAYS = ("terms", "term_offsets", "starts", "docs", "doc_impacts", "norms", "impact_docs",
                    "impacts")  # fmt: skip
 
 
@@ -161,7 +162,7 @@ class PostingsBuilder:
             term_offsets=offsets,
             starts=np.searchsorted(terms, np.arange(len(words) + 1)).astype(np.int64),
             docs=docs,
-            freqs=freqs,
+            doc_impacts=impacts,
             norms=norms,
             impact_docs=docs[by_impact],
             impacts=impacts[by_impact],
@@ -192,7 +193,6 @@ class BM25Search:
         self.asins = asins if isinstance(asins, np.ndarray) else np.asarray(asins, dtype=str)
         self.postings = postings
         self.k = k
-        self._norm_inverse = norm_inverses(postings.avgdl)
         self._id_rank = tie_ranks(asins) if id_rank is None else id_rank
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._buffers = threading.local()  # score accumulators, one pair per thread
@@ -241,6 +241,10 @@ class BM25Search:
             hits, scores = self._score_all(clauses)
         else:
             hits, scores = self._top(clauses)
+        if len(hits) > self.k:  # only scores reaching the k-th best can place (ties kept)
+            kth = np.partition(scores, len(scores) - self.k)[len(scores) - self.k]
+            keep = scores >= kth
+            hits, scores = hits[keep], scores[keep]
         order = hits[np.lexsort((self._id_rank[hits], -scores))][: self.k]
         return tuple(str(a) for a in self.asins[order].tolist())
 
@@ -249,14 +253,17 @@ class BM25Search:
         the size of the catalog that only the postings touch (and are cleared after)."""
         p = self.postings
         total, seen = self._buffer("total", np.float64), self._buffer("seen", bool)
+        dense = sum(hi - lo for _, lo, hi in clauses) * 8 > len(total)
         found = []
         for weight, lo, hi in clauses:
             docs = p.docs[lo:hi]
-            impacts = p.freqs[lo:hi].astype(np.float32) * self._norm_inverse[p.norms[docs]]
-            total[docs] += weight - weight / (np.float32(1) + impacts)
-            found.append(docs[~seen[docs]])
-            seen[docs] = True
-        hits = np.concatenate(found)
+            total[docs] += weight - weight / (np.float32(1) + p.doc_impacts[lo:hi])
+            if not dense:
+                found.append(docs[~seen[docs]])
+                seen[docs] = True
+        # dense: a scan finds the matched documents faster than marking them; every clause
+        # score is positive (it is 0 only for a document some 10^7 times the mean length)
+        hits = np.flatnonzero(total) if dense else np.concatenate(found)
         scores = total[hits].astype(np.float32)
         total[hits], seen[hits] = 0.0, False
         return hits, scores
@@ -269,44 +276,73 @@ class BM25Search:
         return buffers[name]
 
     def _top(self, clauses: list[tuple[np.float32, int, int]]) -> tuple[np.ndarray, ...]:
-        """The top k exactly, without scoring every posting of common terms: candidates are
-        the first ``depth`` postings of each term by impact, scored in full (their other
-        terms' frequencies looked up in the document-ordered postings). No other document
-        can score more than the sum, over terms, of the clause score at ``depth``; once the
-        k-th candidate beats that bound strictly the answer is exact, else depth grows."""
+        """The top k exactly, reading as few postings of common terms as it can.
+
+        First the best ``2k`` postings of each term by impact are scored in full (their
+        other terms' frequencies looked up in the document-ordered postings); the k-th of
+        those scores, ``theta``, is a score the answer reaches. Any document outside them
+        scores at most the sum over terms of the clause score at that depth: if ``theta``
+        beats that strictly, the answer is among them. Otherwise (MaxScore) the terms whose
+        best clause scores sum below ``theta`` cannot place a document alone, so only the
+        postings of the other terms are candidates; when those are too many, every posting
+        is scored. Bounds are summed in the order scores are, so rounding cannot break them.
+        """
         p = self.postings
         one = np.float32(1)
+        depth = 2 * self.k
         seen = self._buffer("seen", bool)
-        depth = 4 * self.k
-        while True:
-            firsts = []
-            for _, lo, hi in clauses:
-                docs = p.impact_docs[lo : min(lo + depth, hi)]
-                firsts.append(docs[~seen[docs]])
-                seen[docs] = True
-            candidates = np.sort(np.concatenate(firsts))  # sorted keys search faster
-            seen[candidates] = False
-            total = np.zeros(len(candidates), dtype=np.float64)
-            bound = 0.0
-            for weight, lo, hi in clauses:
-                docs = p.docs[lo:hi]
-                at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-                present = docs[at] == candidates
-                found = candidates[present]
-                impacts = (p.freqs[lo:hi][at[present]].astype(np.float32)
-                           * self._norm_inverse[p.norms[found]])  # fmt: skip
-                scores = np.zeros(len(candidates), dtype=np.float32)
-                scores[present] = weight - weight / (one + impacts)
-                total += scores  # 0.0 where absent: the same sums as scoring every posting
-                if lo + depth < hi:
-                    rest = p.impacts[lo + depth]  # the best impact not yet a candidate
-                    bound += float(weight - weight / (one + rest))
-            scores32 = total.astype(np.float32)
-            exhausted = all(lo + depth >= hi for _, lo, hi in clauses)
-            if exhausted:
-                return candidates, scores32
-            if len(candidates) >= self.k:
-                kth = np.partition(-scores32, self.k - 1)[self.k - 1]
-                if -kth > np.float32(bound):
-                    return candidates, scores32
-            depth *= 4
+        firsts = []
+        for _, lo, hi in clauses:
+            docs = p.impact_docs[lo : min(lo + depth, hi)]
+            firsts.append(docs[~seen[docs]])
+            seen[docs] = True
+        candidates = np.sort(np.concatenate(firsts))  # sorted keys search faster
+        seen[candidates] = False
+        scores = self._score_candidates(clauses, candidates)
+        if len(scores) < self.k:
+            return self._score_all(clauses)
+        theta = -np.partition(-scores, self.k - 1)[self.k - 1]
+
+        def bound(at: list[int | None]) -> np.float32:
+            total = 0.0
+            for (weight, _, _), i in zip(clauses, at, strict=True):
+                if i is not None:
+                    total += float(weight - weight / (one + p.impacts[i]))
+            return np.float32(total)
+
+        beyond = [lo + depth if lo + depth < hi else None for _, lo, hi in clauses]
+        if theta > bound(beyond):
+            return candidates, scores
+        best = [lo for _, lo, _ in clauses]  # each term's highest impact
+        lone = [float(weight - weight / (one + p.impacts[lo])) for weight, lo, _ in clauses]
+        unable: list[int | None] = [None] * len(clauses)
+        for i in sorted(range(len(clauses)), key=lone.__getitem__):
+            trial = list(unable)
+            trial[i] = best[i]
+            if not theta > bound(trial):
+                break
+            unable = trial
+        able = [c for c, u in zip(clauses, unable, strict=True) if u is None]
+        if not able or sum(hi - lo for _, lo, hi in able) > MAXSCORE_CANDIDATES:
+            return self._score_all(clauses)
+        docs_of = [p.docs[lo:hi] for _, lo, hi in able]
+        candidates = np.unique(np.concatenate(docs_of)) if len(able) > 1 else docs_of[0]
+        return candidates, self._score_candidates(clauses, candidates)
+
+    def _score_candidates(
+        self, clauses: list[tuple[np.float32, int, int]], candidates: np.ndarray
+    ) -> np.ndarray:
+        """The scores of ``candidates`` (sorted), summed clause by clause in query order
+        with 0.0 where a term is absent: the same sums as scoring every posting."""
+        p = self.postings
+        one = np.float32(1)
+        total = np.zeros(len(candidates), dtype=np.float64)
+        for weight, lo, hi in clauses:
+            docs = p.docs[lo:hi]
+            at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
+            present = docs[at] == candidates
+            impacts = p.doc_impacts[lo:hi][at[present]]
+            scores = np.zeros(len(candidates), dtype=np.float32)
+            scores[present] = weight - weight / (one + impacts)
+            total += scores
+        return total.astype(np.float32)

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import inspect
 import json
+import mmap
 import os
 import shutil
 import sys
@@ -34,7 +35,7 @@ from ipr_gym.webshop import analyzer
 from ipr_gym.webshop.catalog import Product
 from ipr_gym.webshop.store import STORE_ARRAYS, CatalogStore, build
 
-FORMAT = 1
+FORMAT = 2
 ANALYZER_DIGEST = hashlib.sha256(inspect.getsource(analyzer).encode()).hexdigest()[:16]
 META = "meta.json"
 
@@ -66,13 +67,20 @@ def open_store(
     return CatalogStore(arrays, meta, name)
 
 
+RANDOM_ACCESS = ("records", "asins", "asin_order", "id_rank")
+
+
 def _map(folder: Path, name: str) -> np.ndarray:
     """The file mapped read-only, as a plain array view (``np.memmap``'s Python-level
-    indexing costs microseconds per access, which a search makes thousands of)."""
+    indexing costs microseconds per access, which a search makes thousands of). Files read
+    a few bytes at a time are advised random access, so a read does not pull the pages
+    around it into the process."""
     if name == "records":
         mapped = np.memmap(folder / "records.bin", dtype=np.uint8, mode="r")
     else:
         mapped = np.load(folder / f"{name}.npy", mmap_mode="r")
+    if name in RANDOM_ACCESS and hasattr(mmap, "MADV_RANDOM"):
+        mapped._mmap.madvise(mmap.MADV_RANDOM)  # type: ignore[attr-defined]
     return mapped.view(np.ndarray)
 
 
