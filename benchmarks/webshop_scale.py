@@ -292,8 +292,14 @@ def main(argv: list[str]) -> int:
             metrics[f"{tag}_pool1_pss_mib"] = sum(pss[1])
             metrics[f"{tag}_pool4_pss_mib"] = sum(pss[4])
             metrics[f"{tag}_pss_per_extra_worker_mib"] = (sum(pss[4]) - sum(pss[1])) / 3
+            ref = None
             if n <= args.reference_max:
-                ref = run_child("reference", str(folder), str(data), str(args.episodes))
+                try:
+                    ref = run_child("reference", str(folder), str(data), str(args.episodes))
+                except RuntimeError as failed:  # out of memory at full size, say
+                    print(f"the original could not run on {n:,} products: {failed}")
+                    metrics[f"{tag}_reference_failed"] = 1.0
+            if ref is not None:
                 metrics[f"{tag}_reference_load_s"] = ref["load_s"]
                 metrics[f"{tag}_reference_index_s"] = ref["index_s"]
                 metrics[f"{tag}_reference_rss_mib"] = ref["rss_loaded_mib"] - ref["rss_before_mib"]

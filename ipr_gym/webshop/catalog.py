@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -172,6 +172,12 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
         yield from ijson.items(f, "item", use_float=True)
 
 
+def skipped(asin: str, seen: Container[str] = ()) -> bool:
+    """WebShop's loader drops a record whose asin is "nan" or over 10 characters, and a
+    repeated one."""
+    return asin == "nan" or len(asin) > 10 or asin in seen
+
+
 class Catalog:
     """The products of one catalog, in file order, with WebShop's skipping rules."""
 
@@ -180,7 +186,7 @@ class Catalog:
         self.products: list[Product] = []
         self.by_asin: dict[str, Product] = {}
         for product in products:
-            if product.asin == "nan" or len(product.asin) > 10 or product.asin in self.by_asin:
+            if skipped(product.asin, self.by_asin):
                 continue
             self.products.append(product)
             self.by_asin[product.asin] = product
@@ -228,7 +234,7 @@ def iter_products(
             return
         if not isinstance(raw, dict) or "asin" not in raw:
             raise CatalogError(f"record {i} of {products} has no asin")
-        if raw["asin"] == "nan" or len(str(raw["asin"])) > 10:
+        if skipped(str(raw["asin"])):
             continue
         yield build_product(raw, attrs, human, review_map)
 

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ipr_gym.webshop.catalog import CatalogError, Product, Review
+from ipr_gym.webshop.catalog import CatalogError, Product, Review, skipped
 from ipr_gym.webshop.search import POSTINGS_ARRAYS, Postings, PostingsBuilder, tie_ranks
 
 STORE_ARRAYS = (
@@ -221,8 +221,8 @@ def build(
     on_product: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays (all but ``records``, which go to ``records`` as they come) and the meta
-    of a catalog, with WebShop's rules: an asin that is "nan", longer than 10 characters or
-    already seen is skipped. ``on_product(count)`` is called after each kept product."""
+    of a catalog, with WebShop's skipping rules (``catalog.skipped``); ``on_product(count)``
+    is called after each kept product."""
     asins: list[str] = []
     seen: set[str] = set()
     offsets = array("q", [0])
@@ -233,7 +233,7 @@ def build(
     human, instructed = array("i"), array("i")
     postings = PostingsBuilder()
     for product in products:
-        if product.asin == "nan" or len(product.asin) > 10 or product.asin in seen:
+        if skipped(product.asin, seen):
             continue
         doc = len(asins)
         seen.add(product.asin)
