@@ -164,6 +164,7 @@ def child_reference(folder: Path, data: Path, episodes: int) -> dict[str, Any]:
     from ipr_gym.webshop.lucene import LuceneSearch, anserini
     from ipr_gym.webshop.reward import warm_up
 
+    os.environ["IPR_GYM_DATA"] = str(data / "lucene")  # a fresh Lucene index, not a cached one
     warm_up()
     base, base_anon = rss_mib(), rss_mib(field="RssAnon")
     start = time.perf_counter()
@@ -333,7 +334,8 @@ NOTES = (
     "buy; cold is the first time in the process, warm the same episodes again. The reference "
     "loads the products as WebShop does (all in memory), indexes them with Anserini's "
     "IndexCollection and pays per step WebShop's page work (compile and render the page, "
-    "parse the old and new HTML) plus, for searches, Lucene's wall-clock answer time from a "
-    "fresh query; its reward is the same computation as ours. It is run on the 100k catalog "
-    "only (see the results note for the full size)."
+    "parse the old and new HTML) plus, for searches, the CPU time of Anserini's Java process "
+    "per search (its total over the episodes divided by the searches; JIT warm-up included); "
+    "its reward is the same computation as ours. Private memory is `RssAnon`: "
+    "what a process holds of its own, mapped files excluded."
 )
