@@ -62,8 +62,11 @@ def open_store(
             _build(folder, sources, make_products())
             meta = _valid_meta(folder, sources)
             if meta is None:
-                raise RuntimeError(f"the catalog store just built in {folder} does not check")
-    arrays = {k: _map(folder, k) for k in STORE_ARRAYS}
+                raise RuntimeError(
+                    f"the catalog files {[str(s) for s in sources]} changed while their store "
+                    f"was being built in {folder}; open the catalog again"
+                )
+        arrays = {k: _map(folder, k) for k in STORE_ARRAYS}  # mapped before any rebuild
     return CatalogStore(arrays, meta, name)
 
 
@@ -140,6 +143,7 @@ def _valid_meta(folder: Path, sources: list[Path]) -> dict[str, Any] | None:
 
 
 def _build(folder: Path, sources: list[Path], products: Iterable[Product]) -> None:
+    facts = [_source_facts(s, digest=True) for s in sources]  # what is about to be read
     staging = folder.with_name(f"{folder.name}.building-{uuid.uuid4().hex[:8]}")
     staging.mkdir()
     try:
@@ -153,7 +157,7 @@ def _build(folder: Path, sources: list[Path], products: Iterable[Product]) -> No
             build=uuid.uuid4().hex,
             format=FORMAT,
             analyzer=ANALYZER_DIGEST,
-            sources=[_source_facts(s, digest=True) for s in sources],
+            sources=facts,
             files={_file_name(k): (staging / _file_name(k)).stat().st_size for k in STORE_ARRAYS},
         )
         _write_json(staging / META, meta)  # last: a store without it is never read
