@@ -9,6 +9,7 @@ a rebuild, never a read. Building streams the products (one record at a time), r
 progress on stderr, writes into a fresh directory and renames it into place, under a file
 lock, so concurrent processes build once and a reader never sees half a store. Every
 process then maps the same files: a pool of N workers shares one copy in the page cache.
+A build first removes the stores of catalog files that no longer exist.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def open_store(
     with _locked(folder.with_suffix(".lock")):
         meta = _valid_meta(folder, sources)
         if meta is None:
+            _prune_orphans(folder.parent)
             _build(folder, sources, make_products())
             meta = _valid_meta(folder, sources)
             if meta is None:
@@ -168,6 +170,19 @@ def _build(folder: Path, sources: list[Path], products: Iterable[Product]) -> No
         staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _prune_orphans(parent: Path) -> None:
+    """Remove the stores of catalog files that no longer exist (a test's temporary catalog,
+    a deleted download), so the data directory does not fill with them."""
+    for meta_file in parent.glob("*/" + META):
+        try:
+            sources = json.loads(meta_file.read_text(encoding="utf-8"))["sources"]
+            gone = not all(Path(s["path"]).exists() for s in sources)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if gone:
+            shutil.rmtree(meta_file.parent, ignore_errors=True)
 
 
 def _write_json(path: Path, value: Any) -> None:

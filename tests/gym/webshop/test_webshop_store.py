@@ -230,3 +230,17 @@ def test_a_changed_analyzer_rebuilds_the_store(catalog_files, tmp_path, monkeypa
     monkeypatch.setattr(store_files, "ANALYZER_DIGEST", "a-changed-tokenizer")
     opened(catalog_files, data)
     assert build_id(folder) != built
+
+
+def test_the_store_of_a_deleted_catalog_is_removed_at_the_next_build(catalog_files, tmp_path):
+    data = tmp_path / "data"
+    opened(catalog_files, data)
+    first = store_dir(catalog_files, data)
+    other = tmp_path / "other"
+    other.mkdir()
+    moved = [other / f.name for f in catalog_files]
+    for f, to in zip(catalog_files, moved, strict=True):
+        to.write_bytes(f.read_bytes())
+        f.unlink()
+    opened(moved, data)
+    assert store_dir(moved, data).is_dir() and not first.exists()
