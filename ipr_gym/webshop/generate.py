@@ -69,8 +69,8 @@ class Vocabulary:
 
 
 class _Filler:
-    """Filler text: word ranks from a power law (Pareto, a = 0.5, scale 40: Zipf's law with exponent
-    1.5), so the words in use grow with the text as about ``tokens ** 0.67``."""
+    """Filler text: word ranks from a power law (Pareto, a = 0.5, scale 40: Zipf's law with
+    exponent 1.5), so the words in use grow with the text as about ``tokens ** 0.67``."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng, self.vocab = rng, Vocabulary()
