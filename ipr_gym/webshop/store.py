@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -90,6 +91,7 @@ class CatalogStore:
         self._query_ids = {q: i for i, q in enumerate(meta["queries"])}
         self._category_ids = {c: i for i, c in enumerate(meta["categories"])}
         self._decoded: OrderedDict[int, Product] = OrderedDict()
+        self._lock = threading.Lock()
         self.products: Sequence[Product] = _Products(self)
         self.by_asin: Mapping[str, Product] = _ByAsin(self)
 
@@ -113,15 +115,19 @@ class CatalogStore:
         return None
 
     def product(self, doc: int) -> Product:
-        hit = self._decoded.get(doc)
-        if hit is not None:
-            self._decoded.move_to_end(doc)
-            return hit
+        """Product ``doc``, decoded once while it stays among the recent ones (threads of
+        one process, the web site's say, share the cache under a lock)."""
+        with self._lock:
+            hit = self._decoded.get(doc)
+            if hit is not None:
+                self._decoded.move_to_end(doc)
+                return hit
         offsets = self.arrays["record_offsets"]
         product = decode(self.arrays["records"][offsets[doc] : offsets[doc + 1]].tobytes())
-        self._decoded[doc] = product
-        if len(self._decoded) > DECODED_CACHE:
-            self._decoded.popitem(last=False)
+        with self._lock:
+            self._decoded[doc] = product
+            if len(self._decoded) > DECODED_CACHE:
+                self._decoded.popitem(last=False)
         return product
 
     def with_query(self, query: str) -> tuple[str, ...]:
