@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ipr_gym.data.datasets import WEBSHOP_CATALOGS
-from ipr_gym.webshop.synthetic import ADJECTIVES, OPTION_VALUES, TYPES
+from ipr_gym.webshop.synthetic import ADJECTIVES, OPTION_VALUES, TYPES, price_text
 
 FULL_PRODUCTS = 1_181_436
 FULL_HUMAN_GOALS = 12_087
@@ -110,9 +110,7 @@ def _products(n: int, seed: int, human_every: int) -> Iterator[tuple[dict, dict,
                 {"value": v, "image": f"https://example.invalid/{asin}/{j}.jpg"}
                 for j, v in enumerate(values)
             ]
-        low = round(rng.uniform(5, 150), 2)
-        pricing = (f"${low:.2f}" if rng.random() < 0.6
-                   else f"${low:.2f} - ${low * rng.uniform(1.1, 1.6):.2f}")  # fmt: skip
+        pricing = price_text(rng)
         bullets = [f"{a.upper()}: {filler.words(rng.randint(8, 24))}" for a in attrs]
         bullets += [filler.words(rng.randint(8, 24)) for _ in range(rng.randint(1, 2))]
         raw = {

@@ -122,6 +122,14 @@ ADJECTIVES = (
 )  # fmt: skip
 
 
+def price_text(rng: random.Random) -> str:
+    """A ``pricing`` field as WebShop's files write it: one price, or a range (40%)."""
+    low = round(rng.uniform(5, 150), 2)
+    return (
+        f"${low:.2f}" if rng.random() < 0.6 else f"${low:.2f} - ${low * rng.uniform(1.1, 1.6):.2f}"
+    )
+
+
 def _asin(rng: random.Random, taken: set[str]) -> str:
     while True:
         asin = "B0" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
@@ -146,10 +154,7 @@ def _product(
             {"value": v, "image": f"https://example.invalid/{asin}/{v.replace(' ', '-')}.jpg"}
             for v in values
         ]
-    low = round(rng.uniform(5, 150), 2)
-    pricing = (
-        f"${low:.2f}" if rng.random() < 0.6 else f"${low:.2f} - ${low * rng.uniform(1.1, 1.6):.2f}"
-    )
+    pricing = price_text(rng)
     bullets = [f"{a.upper()}: this {noun.lower()} is {a}, tested for everyday use." for a in attrs]
     bullets.append(f"WHAT YOU GET: one {noun.lower()} from {brand}, with a 30-day return policy.")
     raw = {
