@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class Budget:
     max_steps: int | None = None  # the env's step limit in exploration and evaluation
     seeds: tuple[int, ...] = (0, 1, 2)
     intermediate_eval_tasks: int | None = None  # iterations before the last (None: all)
+    # (split, "reward" or "success", value) the SFT model must reach for the methods to run
+    sft_target: tuple[str, str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,10 @@ class EnvSpec:
 
 
 # Full budgets: WebShop's is the one sized to let methods differ (100 tasks, 2 iterations,
-# every test goal); ALFWorld's and InterCode's keep their earlier size (about an hour each
-# here: ALFWorld 47 min, InterCode 72 min, measured with the earlier budgets), with their
-# step limits below the envs' own (20, 10), as a d=128 model from scratch succeeds at
-# neither. The quick budgets are CI's.
+# every test goal). ALFWorld's and InterCode's first train a larger SFT (more
+# demonstrations or epochs than before, the envs' own step limits, 20 and 10) and run the
+# methods only if it reaches the target (``short_of_target``): a model that never succeeds
+# gives no method anything to learn from. The quick budgets are CI's.
 ENVS = {
     "webshop": EnvSpec(
         "ipr/WebShop-v0", "train", ("test",), "first_result",
@@ -107,15 +110,17 @@ ENVS = {
     ),
     "alfworld": EnvSpec(
         "ipr/ALFWorld-v0", "train", ("valid_seen", "valid_unseen"), None,
-        full=Budget(400, 2, tasks=3, iterations=1, group_size=4, practice=2, mc_samples=2,
-                    eval_tasks=None, reply_tokens=24, train_steps=8, max_steps=10),
+        full=Budget(1000, 3, tasks=3, iterations=1, group_size=4, practice=2, mc_samples=2,
+                    eval_tasks=None, reply_tokens=24, train_steps=8,
+                    sft_target=("valid_seen", "success", 0.05)),
         quick=Budget(4, 10, tasks=2, iterations=1, group_size=2, practice=2, mc_samples=2,
                      eval_tasks=1, reply_tokens=16, train_steps=2, max_steps=6, seeds=(0,)),
     ),
     "intercode": EnvSpec(
         "ipr/InterCodeSQL-v0", "train", ("test",), None, kwargs={"backend": "sqlite"},
-        full=Budget(None, 4, tasks=6, iterations=1, group_size=4, practice=2, mc_samples=3,
-                    eval_tasks=None, reply_tokens=48, train_steps=8, max_steps=8),
+        full=Budget(None, 6, tasks=6, iterations=1, group_size=4, practice=2, mc_samples=3,
+                    eval_tasks=None, reply_tokens=48, train_steps=8,
+                    sft_target=("test", "reward", 0.05)),
         quick=Budget(4, 10, tasks=2, iterations=1, group_size=2, practice=2, mc_samples=2,
                      eval_tasks=2, reply_tokens=32, train_steps=2, max_steps=4, seeds=(0,)),
     ),
@@ -242,6 +247,19 @@ def reuse_sft(run: Path, root: Path, base: dict[str, Any]) -> None:
         shutil.copytree(run / stage, root / "sft" / stage)
 
 
+def short_of_target(budget: Budget, sft: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the SFT model misses the budget's target, what it reached: every method starts
+    from that model, and one that (almost) never succeeds gives the methods nothing to learn
+    from, so their rows would be a column of zeros, not a comparison."""
+    if budget.sft_target is None:
+        return None
+    split, measure, target = budget.sft_target
+    value = sft["scores"][split][measure]
+    if value >= target:
+        return None
+    return {"split": split, "measure": measure, "target": target, "value": value}
+
+
 def run_method(raw: dict[str, Any]) -> list[dict[str, Any]]:
     from ipr_train.methods import method_of
 
@@ -289,6 +307,12 @@ def compare(
         return seconds
 
     tick()
+    short = short_of_target(budget, results["sft"]["seeds"][0])
+    if short is not None:
+        methods = ()
+        print(f"compare {env}: the SFT model's {short['split']} {short['measure']} is "
+              f"{short['value']:.3f}, below the target {short['target']}; no method runs",
+              file=sys.stderr)  # fmt: skip
     with progress_bar(len(methods) * len(seeds), f"compare {env}") as bar:
         for seed in seeds:
             for method in methods:
@@ -305,7 +329,7 @@ def compare(
               "sft_from": None if sft_from is None else str(sft_from),
               "seconds": round(seconds, 1),
               "sft_seconds": {k: v for k, v in sft_rows[0]["seconds"].items()},
-              "methods": aggregate(results)}  # fmt: skip
+              "methods": aggregate(results), "short_of_target": short}  # fmt: skip
     (root / "compare.json").write_text(json.dumps(record, indent=1))
     if results_dir is not None:
         write_comparison(env, record, Path(results_dir), NAMES)

@@ -106,7 +106,8 @@ def comparison_markdown(record: dict[str, Any], names: dict[str, str]) -> str:
     methods = record["methods"]
     splits = [k.removesuffix("_reward") for k in methods["sft"] if k.endswith("_reward")]
     b = record["budget"]
-    steps = "" if b["max_steps"] is None else f", at most {b['max_steps']} env steps"
+    limit = b["max_steps"]
+    steps = ", the env's own step limit" if limit is None else f", at most {limit} env steps"
     reused = ("" if not record.get("sft_from")
               else f" (its SFT and SFT evaluation taken from {record['sft_from']}, same "
               "settings)")  # fmt: skip
@@ -119,9 +120,20 @@ def comparison_markdown(record: dict[str, Any], names: dict[str, str]) -> str:
              "policy calls", "generated tokens", "env steps", "train seconds"]  # fmt: skip
     tasks = ", ".join(f"{methods['sft'][f'{s}_tasks']} {PAPER_SPLIT_NAMES.get(s, s)}"
                       for s in splits)  # fmt: skip
+    short = record.get("short_of_target")
+    verdict = [] if short is None else [
+        f"**Not informative at this scale.** The SFT model's {short['measure']} on "
+        f"{PAPER_SPLIT_NAMES.get(short['split'], short['split'])} is {short['value']:.3f}, "
+        f"below the {short['target']} the comparison needs, so no method was run: each "
+        "starts from this model, and episodes that (almost) never succeed leave the methods "
+        "(almost) nothing to learn from; their rows would be a column of zeros, not a "
+        "comparison. The budget below is what the methods would have got.",
+        "",
+    ]  # fmt: skip
     lines = [
         f"# Every method on {record['env']}{' (quick)' if record['quick'] else ''}",
         "",
+        *verdict,
         f"Budget rule: one SFT model ({b['sft_experts'] or 'all'} demonstrations, "
         f"{b['sft_epochs']} epochs), then per method and seed {b['iterations']} "
         f"iteration(s) from it on {b['tasks']} expert tasks; every method that trains takes "

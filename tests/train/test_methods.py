@@ -401,3 +401,43 @@ def test_a_comparison_reuses_an_sft_run_only_with_the_same_settings(compared, tm
     with pytest.raises(ValueError, match="its sft settings differ"):
         reuse_sft(sft_run, tmp_path / "other", other)
     assert not (tmp_path / "other" / "sft").exists()
+
+
+def test_an_sft_model_short_of_the_target_runs_no_method(compared, installed_data, monkeypatch):
+    """With a target the SFT model misses, the comparison stops after SFT and its table says
+    why instead of printing rows; the measured value is the SFT evaluation's mean."""
+    import dataclasses
+
+    from ipr_train import compare as comparison
+
+    monkeypatch.setenv("IPR_GYM_DATA", str(installed_data))
+    monkeypatch.setenv("IPR_PROGRESS", "0")
+    spec = comparison.ENVS["webshop"]
+    quick = dataclasses.replace(spec.quick, sft_target=("test", "reward", 1.5))
+    monkeypatch.setitem(comparison.ENVS, "webshop", dataclasses.replace(spec, quick=quick))
+    out = compared / "short"
+    record = comparison.compare("webshop", out / "runs", quick=True, results_dir=out / "results",
+                                sft_from=compared / "runs" / "sft")  # fmt: skip
+    episodes = read_trajectories(compared / "runs" / "sft" / "iter_0" / "eval" /
+                                 "WebShop-v0_test.jsonl")  # fmt: skip
+    mean = sum(e.reward for e in episodes) / len(episodes)
+    assert record["short_of_target"] == {"split": "test", "measure": "reward", "target": 1.5,
+                                         "value": pytest.approx(mean)}  # fmt: skip
+    assert list(record["methods"]) == ["sft"]
+    assert not any((out / "runs" / m).exists() for m in METHODS)
+    table = (out / "results" / "compare_webshop_quick.md").read_text()
+    assert "Not informative at this scale" in table and f"{mean:.3f}" in table
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+    assert rows == ["| method", "| SFT"]
+
+
+def test_the_target_is_met_at_equality():
+    from ipr_train.compare import ENVS, short_of_target
+
+    budget = ENVS["alfworld"].full
+    split, measure, target = budget.sft_target
+    at = {"scores": {split: {measure: target}}}
+    below = {"scores": {split: {measure: target - 1e-9}}}
+    assert short_of_target(budget, at) is None
+    assert short_of_target(budget, below)["value"] == target - 1e-9
+    assert short_of_target(ENVS["webshop"].full, below) is None  # no target: methods run
