@@ -11,18 +11,18 @@ from more training is not read as a gain from a method. RFT fine-tunes the agent
 agent``), not the base model, to fit the same budget.
 
 The SFT model is trained once (the demonstrations, a word-level tokenizer and a tiny Llama
-built here, as in the quickstart) and evaluated once: greedy evaluation of one model does
-not depend on the seed. A seed changes every sampler of a method: Monte Carlo continuations
-(IPR, Step-PPO), the episodes of RFT, PPO, Step-PPO, GRPO, GiGPO and StepAgent (temperature
-1), and the training data order; IPR's and ETO's exploration is greedy by definition (their
-releases explore at temperature 0), so for them a seed changes the Monte Carlo estimates and
-the data order only. Each method's run is an ordinary ``ipr-train run`` directory
-(``<out>/<method>/seed<k>``), resumable, with its report; it starts with the SFT model's
-evaluation copied in, and IPR's ablations start with IPR's first-iteration exploration and
-estimates copied in, and its pairs and reference where the ablation keeps every pair kind
-(what they share with IPR by construction: they differ from the pairs stage, a kind
-dropped, or the training stage, no SFT term, on), so each method's cost columns still
-count everything it needs.
+built here, as in the quickstart, sized by ``EnvSpec.model``) and evaluated once: greedy
+evaluation of one model does not depend on the seed. A seed changes every sampler of a
+method: Monte Carlo continuations (IPR, Step-PPO), the episodes of RFT, PPO, Step-PPO,
+GRPO, GiGPO and StepAgent (temperature 1), and the training data order; IPR's and ETO's
+exploration is greedy by definition (their releases explore at temperature 0), so for them
+a seed changes the Monte Carlo estimates and the data order only. Each method's run is an
+ordinary ``ipr-train run`` directory (``<out>/<method>/seed<k>``), resumable, with its
+report; it starts with the SFT model's evaluation copied in, and IPR's ablations start
+with IPR's first-iteration exploration and estimates copied in, and its pairs and
+reference where the ablation keeps every pair kind (what they share with IPR by
+construction: they differ from the pairs stage, a kind dropped, or the training stage, no
+SFT term, on), so each method's cost columns still count everything it needs.
 """
 
 from __future__ import annotations
@@ -92,13 +92,15 @@ class EnvSpec:
     full: Budget
     quick: Budget
     kwargs: dict[str, Any] = field(default_factory=dict)
+    model: tuple[int, int] = (128, 2)  # the tiny Llama's width and layers (full budget)
 
 
 # Full budgets: WebShop's is the one sized to let methods differ (100 tasks, 2 iterations,
 # every test goal). ALFWorld's and InterCode's first train a larger SFT (more
-# demonstrations or epochs than before, the envs' own step limits, 20 and 10) and run the
-# methods only if it reaches the target (``short_of_target``): a model that never succeeds
-# gives no method anything to learn from. The quick budgets are CI's.
+# demonstrations or epochs than before, ALFWorld's model 4 layers deep; the envs' own step
+# limits, 20 and 10) and run the methods only if it reaches the target
+# (``short_of_target``): a model that never succeeds gives no method anything to learn
+# from. The quick budgets are CI's.
 ENVS = {
     "webshop": EnvSpec(
         "ipr/WebShop-v0", "train", ("test",), "first_result",
@@ -109,7 +111,7 @@ ENVS = {
                      eval_tasks=3, reply_tokens=40, train_steps=2, max_steps=6, seeds=(0,)),
     ),
     "alfworld": EnvSpec(
-        "ipr/ALFWorld-v0", "train", ("valid_seen", "valid_unseen"), None,
+        "ipr/ALFWorld-v0", "train", ("valid_seen", "valid_unseen"), None, model=(128, 4),
         full=Budget(1000, 3, tasks=3, iterations=1, group_size=4, practice=2, mc_samples=2,
                     eval_tasks=None, reply_tokens=24, train_steps=8,
                     sft_target=("valid_seen", "success", 0.05)),
@@ -293,7 +295,15 @@ def compare(
     root.mkdir(parents=True, exist_ok=True)
     if sft_from is not None:
         reuse_sft(Path(sft_from), root, base)
-    prepare(base, hidden=128, layers=2, source=spec.source, data_dir=data_dir)
+    hidden, layers = (128, 2) if quick else spec.model
+    prepare(base, hidden=hidden, layers=layers, source=spec.source, data_dir=data_dir)
+    built = json.loads((root / "tiny-llama" / "config.json").read_text())
+    if (built["hidden_size"], built["num_hidden_layers"]) != (hidden, layers):
+        raise ValueError(
+            f"{root}: its model has width {built['hidden_size']} and "
+            f"{built['num_hidden_layers']} layers, the comparison's {hidden} and {layers}; "
+            "use a new --output-dir (or remove this one) to start over"
+        )
     sft_rows = IPRRun(IPRConfig.model_validate(base)).run()
     sft_run = root / "sft"
     sft_model = str(sft_run / "sft" / "final")
@@ -326,6 +336,7 @@ def compare(
                 tick()
     seconds = tick()
     record = {"env": spec.env_id, "quick": quick, "budget": budget.__dict__,
+              "model": {"hidden": hidden, "layers": layers},
               "sft_from": None if sft_from is None else str(sft_from),
               "seconds": round(seconds, 1),
               "sft_seconds": {k: v for k, v in sft_rows[0]["seconds"].items()},

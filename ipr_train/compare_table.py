@@ -120,11 +120,15 @@ def comparison_markdown(record: dict[str, Any], names: dict[str, str]) -> str:
              "policy calls", "generated tokens", "env steps", "train seconds"]  # fmt: skip
     tasks = ", ".join(f"{methods['sft'][f'{s}_tasks']} {PAPER_SPLIT_NAMES.get(s, s)}"
                       for s in splits)  # fmt: skip
+    model = record.get("model")
+    size = "" if model is None else f"width {model['hidden']}, {model['layers']} layers, "
     short = record.get("short_of_target")
+    shown = "{:.1%}" if short and short["measure"] == "success" else "{:.3f}"
     verdict = [] if short is None else [
         f"**Not informative at this scale.** The SFT model's {short['measure']} on "
-        f"{PAPER_SPLIT_NAMES.get(short['split'], short['split'])} is {short['value']:.3f}, "
-        f"below the {short['target']} the comparison needs, so no method was run: each "
+        f"{PAPER_SPLIT_NAMES.get(short['split'], short['split'])} is "
+        f"{shown.format(short['value'])}, below the {shown.format(short['target'])} the "
+        "comparison needs, so no method was run: each "
         "starts from this model, and episodes that (almost) never succeed leave the methods "
         "(almost) nothing to learn from; their rows would be a column of zeros, not a "
         "comparison. The budget below is what the methods would have got.",
@@ -134,7 +138,7 @@ def comparison_markdown(record: dict[str, Any], names: dict[str, str]) -> str:
         f"# Every method on {record['env']}{' (quick)' if record['quick'] else ''}",
         "",
         *verdict,
-        f"Budget rule: one SFT model ({b['sft_experts'] or 'all'} demonstrations, "
+        f"Budget rule: one SFT model ({size}{b['sft_experts'] or 'all'} demonstrations, "
         f"{b['sft_epochs']} epochs), then per method and seed {b['iterations']} "
         f"iteration(s) from it on {b['tasks']} expert tasks; every method that trains takes "
         f"{b['train_steps']} optimizer steps per iteration (batch 4, lr {b['learning_rate']}, "

@@ -441,3 +441,16 @@ def test_the_target_is_met_at_equality():
     assert short_of_target(budget, at) is None
     assert short_of_target(budget, below)["value"] == target - 1e-9
     assert short_of_target(ENVS["webshop"].full, below) is None  # no target: methods run
+
+
+def test_resuming_with_another_model_size_is_refused(tmp_path):
+    """A comparison folder whose model was built at another size is not silently reused."""
+    from ipr_train.compare import compare
+
+    (tmp_path / "experts.jsonl").write_text("")
+    (tmp_path / "tiny-llama").mkdir()
+    (tmp_path / "tiny-llama" / "config.json").write_text(
+        json.dumps({"hidden_size": 64, "num_hidden_layers": 2})
+    )
+    with pytest.raises(ValueError, match="width 64 and 2 layers, the comparison's 128 and 2"):
+        compare("webshop", tmp_path, quick=True)
