@@ -322,12 +322,40 @@ class BM25Search:
             if not theta > bound(trial):
                 break
             unable = trial
-        able = [c for c, u in zip(clauses, unable, strict=True) if u is None]
-        if not able or sum(hi - lo for _, lo, hi in able) > MAXSCORE_CANDIDATES:
+        able = [u is None for u in unable]
+        reach = sum(hi - lo for (_, lo, hi), a in zip(clauses, able, strict=True) if a)
+        if not reach or reach > MAXSCORE_CANDIDATES:
             return self._score_all(clauses)
-        docs_of = [p.docs[lo:hi] for _, lo, hi in able]
-        candidates = np.unique(np.concatenate(docs_of)) if len(able) > 1 else docs_of[0]
-        return candidates, self._score_candidates(clauses, candidates)
+        return self._score_union(clauses, able)
+
+    def _score_union(
+        self, clauses: list[tuple[np.float32, int, int]], able: list[bool]
+    ) -> tuple[np.ndarray, ...]:
+        """The documents of the ``able`` terms, scored clause by clause in query order: an
+        able term's postings are added whole, the others' looked up for those documents
+        only (the same sums as scoring every posting)."""
+        p = self.postings
+        one = np.float32(1)
+        total, seen = self._buffer("total", np.float64), self._buffer("seen", bool)
+        found = []
+        for (_, lo, hi), a in zip(clauses, able, strict=True):
+            if a:
+                docs = p.docs[lo:hi]
+                found.append(docs[~seen[docs]])
+                seen[docs] = True
+        hits = np.sort(np.concatenate(found))  # sorted keys search faster
+        seen[hits] = False
+        for (weight, lo, hi), a in zip(clauses, able, strict=True):
+            docs = p.docs[lo:hi]
+            if a:
+                total[docs] += weight - weight / (one + p.doc_impacts[lo:hi])
+                continue
+            at = np.minimum(np.searchsorted(docs, hits), len(docs) - 1)
+            present = at[docs[at] == hits]
+            total[docs[present]] += weight - weight / (one + p.doc_impacts[lo:hi][present])
+        scores = total[hits].astype(np.float32)
+        total[hits] = 0.0
+        return hits, scores
 
     def _score_candidates(
         self, clauses: list[tuple[np.float32, int, int]], candidates: np.ndarray

@@ -210,8 +210,23 @@ def test_top_k_by_impact_equals_scoring_every_posting(tmp_path, monkeypatch):
         search = BM25Search(store.asins, store.postings, store.id_rank)
         return [search.search(q) for q in queries]
 
-    pruned, full = ranked_with(0), ranked_with(10**12)
+    calls = {"union": 0, "all": 0}
+
+    def counted(name, method):
+        def wrapper(self, *args):
+            calls[name] += 1
+            return method(self, *args)
+
+        return wrapper
+
+    monkeypatch.setattr(BM25Search, "_score_union", counted("union", BM25Search._score_union))
+    monkeypatch.setattr(BM25Search, "_score_all", counted("all", BM25Search._score_all))
+    pruned = ranked_with(0)
+    used = dict(calls)
+    full = ranked_with(10**12)
     assert pruned == full
+    # the bound alone ends some queries, MaxScore's union of postings others
+    assert 0 < used["union"] and used["union"] + used["all"] < len(queries), used
     assert sum(len(r) == 50 for r in full) > 100  # most fill the page: the bound is tested
     documents, asins = [p.search_document() for p in products], [p.asin for p in products]
     for query, got in list(zip(queries, pruned, strict=True))[-4:]:
