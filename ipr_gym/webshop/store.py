@@ -265,7 +265,9 @@ def build(
     arrays = {
         "record_offsets": np.frombuffer(offsets, dtype=np.int64),
         "asins": asin_array,
-        "asin_order": np.argsort(asin_array, kind="stable").astype(np.int32),
+        # intp: searchsorted converts a sorter of any other type, a copy of the whole
+        # array on every lookup
+        "asin_order": np.argsort(asin_array, kind="stable").astype(np.intp),
         "id_rank": tie_ranks(asin_array),
         "query_ids": np.frombuffer(query_ids, dtype=np.int32),
         "category_ids": np.frombuffer(category_ids, dtype=np.int32),

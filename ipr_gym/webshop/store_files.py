@@ -36,7 +36,7 @@ from ipr_gym.webshop import analyzer
 from ipr_gym.webshop.catalog import Product
 from ipr_gym.webshop.store import STORE_ARRAYS, CatalogStore, build
 
-FORMAT = 2
+FORMAT = 3
 ANALYZER_DIGEST = hashlib.sha256(inspect.getsource(analyzer).encode()).hexdigest()[:16]
 META = "meta.json"
 

@@ -233,6 +233,30 @@ def test_top_k_by_impact_equals_scoring_every_posting(tmp_path, monkeypatch):
         assert got == lucene_bm25_top(documents, asins, query)
 
 
+def test_finding_an_asin_copies_nothing_the_size_of_the_catalog(tmp_path):
+    """Every step looks products up by asin; a lookup that copied a catalog-sized array
+    (numpy converts a sorter of the wrong integer type whole) makes each step grow with
+    the catalog."""
+    import tracemalloc
+
+    from ipr_gym.webshop.generate import write_catalog
+
+    write_catalog(tmp_path, 3000, seed=1, human_goals=10)
+    files = [tmp_path / f for f in ("items_shuffle.json", "items_ins_v2.json")]
+    products = list(iter_products(*files))
+    store = in_memory(products)
+    sample = range(0, len(products), 37)
+    tracemalloc.start()
+    try:
+        found = [store.doc(products[i].asin) for i in sample]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == list(sample)
+    assert store.doc("B0NOTTHERE") is None
+    assert peak < 4 * len(products), peak  # a copy of the sort order takes 8 bytes each
+
+
 def test_a_changed_analyzer_rebuilds_the_store(catalog_files, tmp_path, monkeypatch):
     from ipr_gym.webshop import store_files
 
