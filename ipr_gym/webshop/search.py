@@ -248,9 +248,13 @@ class BM25Search:
         order = hits[np.lexsort((self._id_rank[hits], -scores))][: self.k]
         return tuple(str(a) for a in self.asins[order].tolist())
 
-    def _score_all(self, clauses: list[tuple[np.float32, int, int]]) -> tuple[np.ndarray, ...]:
+    def _score_all(
+        self, clauses: list[tuple[np.float32, int, int]], floor: np.float32 | None = None
+    ) -> tuple[np.ndarray, ...]:
         """Every document sharing a term, scored clause by clause in a per-thread buffer
-        the size of the catalog that only the postings touch (and are cleared after)."""
+        the size of the catalog that only the postings touch (and are cleared after).
+        ``floor``, a score the k-th best is known to reach, lets a scan of the buffer keep
+        only the documents that can place instead of every matched one."""
         p = self.postings
         total, seen = self._buffer("total", np.float64), self._buffer("seen", bool)
         dense = sum(hi - lo for _, lo, hi in clauses) * 8 > len(total)
@@ -261,11 +265,20 @@ class BM25Search:
             if not dense:
                 found.append(docs[~seen[docs]])
                 seen[docs] = True
+        if not dense:
+            hits = np.concatenate(found)
+            scores = total[hits].astype(np.float32)
+            total[hits], seen[hits] = 0.0, False
+            return hits, scores
         # dense: a scan finds the matched documents faster than marking them; every clause
-        # score is positive (it is 0 only for a document some 10^7 times the mean length)
-        hits = np.flatnonzero(total) if dense else np.concatenate(found)
+        # score is positive (it is 0 only for a document some 10^7 times the mean length).
+        # A sum whose float32 reaches the floor is at least the float32 just below it.
+        if floor is None:
+            hits = np.flatnonzero(total)
+        else:
+            hits = np.flatnonzero(total >= float(np.nextafter(floor, np.float32(0))))
         scores = total[hits].astype(np.float32)
-        total[hits], seen[hits] = 0.0, False
+        total.fill(0.0)
         return hits, scores
 
     def _buffer(self, name: str, dtype: type) -> np.ndarray:
@@ -325,7 +338,7 @@ class BM25Search:
         able = [u is None for u in unable]
         reach = sum(hi - lo for (_, lo, hi), a in zip(clauses, able, strict=True) if a)
         if not reach or reach > MAXSCORE_CANDIDATES:
-            return self._score_all(clauses)
+            return self._score_all(clauses, floor=theta)
         return self._score_union(clauses, able)
 
     def _score_union(

@@ -205,17 +205,18 @@ def test_top_k_by_impact_equals_scoring_every_posting(tmp_path, monkeypatch):
         queries.append(" ".join(rng.choice(words, size=min(3, len(words)), replace=False)))
     queries += ["shampoo", "shampoo shampoo conditioner", "black large", "gluten free bars"]
 
-    def ranked_with(threshold):
+    def ranked_with(threshold, cap=search_module.MAXSCORE_CANDIDATES):
         monkeypatch.setattr(search_module, "EXHAUSTIVE_UP_TO", threshold)
+        monkeypatch.setattr(search_module, "MAXSCORE_CANDIDATES", cap)
         search = BM25Search(store.asins, store.postings, store.id_rank)
         return [search.search(q) for q in queries]
 
     calls = {"union": 0, "all": 0}
 
     def counted(name, method):
-        def wrapper(self, *args):
+        def wrapper(self, *args, **kwargs):
             calls[name] += 1
-            return method(self, *args)
+            return method(self, *args, **kwargs)
 
         return wrapper
 
@@ -225,6 +226,9 @@ def test_top_k_by_impact_equals_scoring_every_posting(tmp_path, monkeypatch):
     used = dict(calls)
     full = ranked_with(10**12)
     assert pruned == full
+    # with no MaxScore union allowed, every query the bound leaves open scores every
+    # posting, keeping only the documents at or above the bound's k-th score
+    assert ranked_with(0, cap=0) == full
     # the bound alone ends some queries, MaxScore's union of postings others
     assert 0 < used["union"] and used["union"] + used["all"] < len(queries), used
     assert sum(len(r) == 50 for r in full) > 100  # most fill the page: the bound is tested
