@@ -363,9 +363,8 @@ class BM25Search:
             if a:
                 total[docs] += weight - weight / (one + p.doc_impacts[lo:hi])
                 continue
-            at = np.minimum(np.searchsorted(docs, hits), len(docs) - 1)
-            present = at[docs[at] == hits]
-            total[docs[present]] += weight - weight / (one + p.doc_impacts[lo:hi][present])
+            present, at = _lookup(docs, hits)
+            total[hits[present]] += weight - weight / (one + p.doc_impacts[lo:hi][at])
         scores = total[hits].astype(np.float32)
         total[hits] = 0.0
         return hits, scores
@@ -380,10 +379,16 @@ class BM25Search:
         total = np.zeros(len(candidates), dtype=np.float64)
         for weight, lo, hi in clauses:
             docs = p.docs[lo:hi]
-            at = np.minimum(np.searchsorted(docs, candidates), len(docs) - 1)
-            present = docs[at] == candidates
-            impacts = p.doc_impacts[lo:hi][at[present]]
+            present, at = _lookup(docs, candidates)
+            impacts = p.doc_impacts[lo:hi][at]
             scores = np.zeros(len(candidates), dtype=np.float32)
             scores[present] = weight - weight / (one + impacts)
             total += scores
         return total.astype(np.float32)
+
+
+def _lookup(docs: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the sorted ``keys`` a term's (sorted) ``docs`` hold, and at which positions."""
+    at = np.minimum(np.searchsorted(docs, keys), len(docs) - 1)
+    present = docs[at] == keys
+    return present, at[present]
