@@ -57,14 +57,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--port", type=int, help="loopback port (default: a free one)")
     server.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
-    site = commands.add_parser("serve", help="run an environment's web site")
-    site.add_argument("env", choices=["webshop"])
+    site = commands.add_parser(
+        "serve",
+        help="serve an env over OpenEnv's protocol (ipr/WebShop-v0, ipr/InterCodeSQL-v0, "
+        "ipr/ALFWorld-v0), or WebShop's web site (webshop)",
+    )
+    site.add_argument("env", help="an env id, or 'webshop' for the web site")
     site.add_argument("--host", default="127.0.0.1")
-    site.add_argument("--port", type=int, default=3000)
-    site.add_argument("--catalog", default="embedded", help="embedded|fixture|small|full|PATH")
-    site.add_argument("--split", default="all")
+    site.add_argument("--port", type=int, help="default: 8000 for an env, 3000 for the site")
+    site.add_argument("--catalog", help="WebShop: embedded|fixture|small|full|PATH")
+    site.add_argument("--split", help="the split (the site's default: all)")
     site.add_argument("--data-dir", help="data directory (default: $IPR_GYM_DATA or cache)")
+    site.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an env constructor option (VALUE read as JSON when it parses)",
+    )
+    site.add_argument("--max-sessions", type=int, default=64, help="concurrent sessions")
+    site.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=600.0,
+        help="seconds after which an idle session is closed",
+    )
+    site.add_argument("--key-file", help="the key that signs snapshot tokens (default: "
+                      "$IPR_GYM_SERVE_KEY, else random per server)")  # fmt: skip
     return parser
+
+
+def env_options(args: argparse.Namespace) -> dict[str, object]:
+    """The served env's constructor options from ``--option``, ``--split`` and friends."""
+    import json
+
+    options: dict[str, object] = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"ipr-gym serve: --option takes KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    for key in ("catalog", "split", "data_dir"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    return options
 
 
 def run_quietly(body: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
@@ -91,10 +130,26 @@ def _main(argv: Sequence[str] | None) -> int:
         for env_id in sorted(k for k in gym.registry if k.startswith("ipr/")):
             print(env_id)
         return 0
-    if args.command == "serve":
+    if args.command == "serve" and args.env == "webshop":
         from ipr_gym.webshop.site import serve
 
-        serve(args.host, args.port, catalog=args.catalog, split=args.split, data_dir=args.data_dir)
+        serve(args.host, args.port or 3000, catalog=args.catalog or "embedded",
+              split=args.split or "all", data_dir=args.data_dir)  # fmt: skip
+        return 0
+    if args.command == "serve":
+        try:
+            from ipr_gym.service.server import serve as serve_env
+        except ImportError as error:
+            print(f"ipr-gym serve: {error}; install the server: pip install 'ipr[serve]'",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        try:
+            serve_env(args.env, args.host, 8000 if args.port is None else args.port,
+                      options=env_options(args), max_sessions=args.max_sessions,
+                      idle_timeout_s=args.idle_timeout, key_file=args.key_file)  # fmt: skip
+        except (ValueError, OSError) as error:
+            print(f"ipr-gym serve: {error}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "sql-server":
         return _sql_server(args.port, args.data_dir)

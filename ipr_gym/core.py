@@ -180,6 +180,15 @@ class ProcessLocal:
         return (ProcessLocal, ())
 
 
+@dataclass(frozen=True)
+class ServerToken:
+    """A snapshot payload held by an env server (``ipr_gym.service``): a signed token that
+    server restores from. An env of this process restores such a snapshot by replay."""
+
+    token: str
+    server: str
+
+
 class EpisodeError(RuntimeError):
     """``step`` called with no episode running (before ``reset`` or after the episode ended)."""
 
@@ -339,7 +348,12 @@ class TextEnv(gym.Env[str, str]):
                 f"this env ({self.fingerprint()})"
             )
         self._check_task(snapshot.task)
-        if snapshot.state is None or not self._load_state(snapshot.task, snapshot.state):
+        state = snapshot.state
+        if (
+            state is None
+            or isinstance(state, ServerToken)
+            or not self._load_state(snapshot.task, state)
+        ):
             self._start(snapshot.task)
             for action in snapshot.actions:
                 self.step(action)
@@ -420,6 +434,7 @@ def restore(env: gym.Env, snap: Snapshot) -> tuple[str, dict[str, Any]]:
 __all__ = [
     "EpisodeError",
     "ProcessLocal",
+    "ServerToken",
     "Snapshot",
     "TaskId",
     "TextEnv",

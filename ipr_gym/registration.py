@@ -10,10 +10,14 @@ max_episode_steps=N)`` overrides them the usual way; an env built directly (``We
 has only its own ``max_episode_steps`` keyword. On top, every made env gets
 ``ipr_gym.branching.Branching``: ``env.snapshot()`` and ``env.restore(s)`` on what
 ``gym.make`` returns, with the ``TimeLimit`` count restored too.
+
+Every id's entry point is ``build``: ``gym.make(id, remote=URL, ...)`` gives the same env
+played by an env server (``ipr-gym serve id``) instead of in this process.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,13 +50,27 @@ def register_environments() -> None:
             continue
         gym.register(
             id=entry.id,
-            entry_point=entry.entry_point,
-            kwargs=dict(entry.kwargs),
+            entry_point="ipr_gym.registration:build",
+            kwargs={"env_id": entry.id, **entry.kwargs},
             max_episode_steps=entry.max_episode_steps,
             order_enforce=False,
             disable_env_checker=True,
             additional_wrappers=(BRANCHING,),
         )
+
+
+def build(env_id: str, remote: str | None = None, **kwargs: Any) -> gym.Env:
+    """The env of a registered id: here, or on the server at ``remote`` (kwargs are then
+    the server-side env's constructor options)."""
+    if remote is not None:
+        from ipr_gym.service.remote_env import RemoteEnv
+
+        return RemoteEnv(remote, env_id, **kwargs)
+    entry = next((e for e in ENVIRONMENTS if e.id == env_id), None)
+    if entry is None:
+        raise ValueError(f"unknown env id {env_id!r}; valid: {[e.id for e in ENVIRONMENTS]}")
+    module, name = entry.entry_point.split(":")
+    return getattr(importlib.import_module(module), name)(**kwargs)
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
