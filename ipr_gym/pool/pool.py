@@ -20,6 +20,11 @@ pool is garbage collected, at interpreter exit, and by themselves when the paren
 
 ``backend="ray"`` runs the workers as Ray actors (``pip install 'ipr[ray]'``; it joins the
 running Ray cluster or starts a local one), with the same API and recovery.
+
+``servers=[url, ...]`` plays the slots on env servers (``ipr-gym serve``; ``pip install
+'ipr[serve]'``), one worker per server, one session per slot. A server that dies or stops
+answering is failed over: the worker restarts on the next server that answers and its slots
+are rebuilt as above.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ class EnvPool:
         env_kwargs: dict[str, Any] | None = None,
         step_timeout_s: float = 120.0,
         backend: str = "process",
+        servers: Sequence[str] | None = None,
     ):
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
@@ -68,12 +74,19 @@ class EnvPool:
             raise ValueError(f"workers must be >= 0, got {workers}")
         self.env_id = env_id
         self.slots = slots
-        self.n_workers = min(workers, slots)
+        self.servers = list(servers or [])
+        if servers is not None and not self.servers:
+            raise ValueError("servers= needs at least one URL")
+        self.n_workers = min(len(self.servers) if self.servers else workers, slots)
         self.env_kwargs = dict(env_kwargs or {})
         self.step_timeout_s = step_timeout_s
         if backend not in ("process", "ray"):
             raise ValueError(f"unknown pool backend {backend!r}; valid: ['process', 'ray']")
-        if backend == "ray":
+        if self.servers:
+            from ipr_gym.pool.remote_worker import RemoteWorker
+
+            self._worker_class = RemoteWorker
+        elif backend == "ray":
             from ipr_gym.pool.ray_worker import RayWorker
 
             self._worker_class: type[Any] = RayWorker
@@ -81,7 +94,7 @@ class EnvPool:
             self._worker_class = ProcessWorker
         self._history = [_SlotHistory() for _ in range(slots)]
         self._local = SlotEnvs(env_id, self.env_kwargs) if self.n_workers == 0 else None
-        self._workers = [self._spawn() for _ in range(self.n_workers)]
+        self._workers = [self._spawn(w) for w in range(self.n_workers)]
         self._closed = False
         # runs on close(), on garbage collection and at interpreter exit
         self._finalizer = weakref.finalize(self, EnvPool._stop_all, self._workers)
@@ -154,7 +167,9 @@ class EnvPool:
             raise IndexError(f"slot {slot} out of range: the pool has {self.slots} slots")
         return slot
 
-    def _spawn(self) -> Any:
+    def _spawn(self, w: int) -> Any:
+        if self.servers:
+            return self._worker_class(self.env_id, self.env_kwargs, self.servers, w)
         return self._worker_class(self.env_id, self.env_kwargs)
 
     @staticmethod
@@ -223,7 +238,10 @@ class EnvPool:
     def _replace(self, w: int) -> None:
         """A fresh worker in place of ``w``, its slots rebuilt from their histories."""
         self._workers[w].kill()
-        new = self._spawn()
+        try:
+            new = self._spawn(w)
+        except WorkerFailed:  # nowhere to go (no server answers): the retry reports it
+            return
         self._workers[w] = new
         for slot in range(w, self.slots, self.n_workers):
             history = self._history[slot]

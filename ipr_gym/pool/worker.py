@@ -50,11 +50,17 @@ class SlotEnvs:
             return list(find_text_env(env).tasks)
         raise ValueError(f"unknown pool operation {op!r}")
 
-    def run(self, op: str, items: list[tuple[int, Any]]) -> list[tuple[str, Any]]:
+    def run(
+        self, op: str, items: list[tuple[int, Any]], fatal: tuple[type[Exception], ...] = ()
+    ) -> list[tuple[str, Any]]:
+        """Each item's reply; an error of a ``fatal`` type (a lost server, for a remote
+        worker) is raised instead, so the whole worker is replaced."""
         replies = []
         for slot, arg in items:
             try:
                 replies.append(("ok", self.handle(op, slot, arg)))
+            except fatal:
+                raise
             except Exception as error:  # reported per slot; the process lives on
                 text = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=5)}"
                 replies.append(("error", text))

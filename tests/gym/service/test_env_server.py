@@ -235,3 +235,37 @@ def test_a_forged_token_cannot_restore_through_the_gym_env_either(webshop):
     with IPRClient(webshop.url).sync() as client, pytest.raises(TokenRefusedError):
         client.reset(restore=forged)
     assert env.restore(snap) == (snap.observation, snap.info)  # the real token still works
+
+
+def pool_run(pool, kill=None):
+    """Reset 6 slots, branch two of them from a snapshot, step on; ``kill`` runs midway."""
+    tasks = [1, 2, 3, 4, 5, 6]
+    out = [pool.reset(range(6), tasks=tasks)]
+    out.append(pool.step([(s, f"search[{WORDS[s]}]") for s in range(6)]))
+    snap = pool.snapshot([0])[0]
+    if kill is not None:
+        kill()
+    out.append(pool.step([(s, "click[< Prev]") for s in range(6)]))
+    out.append(pool.restore([4, 5], [snap, snap]))
+    out.append(pool.step([(s, f"search[{WORDS[-1 - s]}]") for s in range(6)]))
+    return out
+
+
+def test_a_pool_of_servers_plays_as_in_process_and_survives_a_server_killed_midway(
+    installed_data,
+):
+    from ipr_gym.pool import EnvPool, SlotError
+
+    with EnvPool("ipr/WebShop-v0", 6, workers=0, env_kwargs=WEBSHOP) as local:
+        expected = pool_run(local)
+    with (
+        serve("ipr/WebShop-v0", WEBSHOP, installed_data=installed_data) as a,
+        serve("ipr/WebShop-v0", WEBSHOP, installed_data=installed_data) as b,
+    ):
+        with EnvPool("ipr/WebShop-v0", 6, servers=[a.url, b.url], env_kwargs=WEBSHOP) as pool:
+            assert pool_run(pool) == expected
+            assert [w.url for w in pool._workers] == [a.url, b.url]
+            got = pool_run(pool, kill=a.kill)  # slots 0, 2, 4 lived on a
+            assert not any(isinstance(r, SlotError) for step in got for r in step)
+            assert got == expected
+            assert [w.url for w in pool._workers] == [b.url, b.url]
