@@ -85,11 +85,11 @@ class EnvPool:
         if self.servers:
             from ipr_gym.pool.remote_worker import RemoteWorker
 
-            self._worker_class = RemoteWorker
+            self._worker_class: type[Any] = RemoteWorker
         elif backend == "ray":
             from ipr_gym.pool.ray_worker import RayWorker
 
-            self._worker_class: type[Any] = RayWorker
+            self._worker_class = RayWorker
         else:
             self._worker_class = ProcessWorker
         self._history = [_SlotHistory() for _ in range(slots)]
