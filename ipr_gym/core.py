@@ -265,6 +265,10 @@ class TextEnv(gym.Env[str, str]):
         """Constructor options besides the split that change what the env returns."""
         return {}
 
+    def warm_up(self) -> None:
+        """Load now what the first episodes would load on the way (models, caches), so a
+        server answers its first requests as fast as the rest. Nothing by default."""
+
     def expert_actions(self, task: TaskId) -> list[str]:
         """An expert's actions for ``task`` (a walkthrough, an oracle, a recorded episode).
 

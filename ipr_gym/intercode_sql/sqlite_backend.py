@@ -226,9 +226,12 @@ class SQLiteBackend:
         path = self.folder / f"{database}.sqlite"
         if not path.is_file():
             raise FileNotFoundError(database)
+        # an env is used by one thread at a time, not always the one that built it (an env
+        # server runs a request's reset and close on different threads)
         conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, detect_types=sqlite3.PARSE_DECLTYPES
-        )
+            f"file:{path}?mode=ro", uri=True, detect_types=sqlite3.PARSE_DECLTYPES,
+            check_same_thread=False,
+        )  # fmt: skip
         conn.create_collation(COLLATION, mysql_ci)
         conn.create_aggregate("sum", 1, _Sum)  # type: ignore[arg-type]
         conn.create_aggregate("avg", 1, _Avg)  # type: ignore[arg-type]

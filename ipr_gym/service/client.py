@@ -16,6 +16,8 @@ token of another key; ``SessionLostError`` when the session or the server is gon
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from typing import Any
 
@@ -82,8 +84,20 @@ class IPRClient(EnvClient[TextAction, TextObservation, TextState]):
             raise SessionLostError(f"{type(error).__name__}: {error}") from error
         except Exception as error:  # websockets' ConnectionClosed and kin
             if type(error).__module__.startswith("websockets"):
+                await self._last_words()  # the server's reason, when it said one first
                 raise SessionLostError(f"{type(error).__name__}: {error}") from error
             raise
         if response.get("type") == "error":
             raise_refusal(response.get("data", {}))
         return response
+
+    async def _last_words(self) -> None:
+        """A refusal the server sent before closing (a full server says so, then closes;
+        our message may cross its close), raised as such."""
+        try:
+            raw = await asyncio.wait_for(self._ws.recv(), timeout=1.0)  # type: ignore[union-attr]
+        except Exception:
+            return
+        message = json.loads(raw)
+        if message.get("type") == "error":
+            raise_refusal(message.get("data", {}))

@@ -96,8 +96,8 @@ class ServerConfig:
         with self._lock:
             return self._snapshots.get(token)
 
-    def listing(self, options: Any) -> dict[str, Any]:
-        """The task ids and the env's fingerprint for ``options``."""
+    def task_env(self, options: Any) -> Any:
+        """An env for ``options`` kept to answer questions about them (tasks, fingerprint)."""
         merged = self.merged(options)
         key = json.dumps(merged, sort_keys=True, default=str)
         with self._lock:
@@ -106,7 +106,11 @@ class ServerConfig:
             env = build_env(self.env_id, merged)
             with self._lock:
                 self._task_envs[key] = env
-        inner = find_text_env(env)
+        return env
+
+    def listing(self, options: Any) -> dict[str, Any]:
+        """The task ids and the env's fingerprint for ``options``."""
+        inner = find_text_env(self.task_env(options))
         return {"tasks": list(inner.tasks), "fingerprint": inner.fingerprint()}
 
 
@@ -352,6 +356,7 @@ def serve(
         raise ValueError(f"unknown env id {env_id!r}; valid: {known}")
     config = ServerConfig(env_id, dict(options or {}), Signer(server_key(key_file)))
     config.listing(None)  # build the default env once: bad options fail here, data loads now
+    find_text_env(config.task_env(None)).warm_up()
     app = make_app(config, max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host

@@ -266,6 +266,12 @@ class WebShopEnv(TextEnv):
         """The session state (immutable): page, query, results, product, options."""
         return self._state
 
+    def warm_up(self) -> None:
+        """spaCy's model, which WebShop's reward (and ``progress``) needs, loads here."""
+        from ipr_gym.webshop.reward import warm_up
+
+        warm_up()
+
     def _save_state(self) -> Any:
         return self._state
 
