@@ -55,3 +55,19 @@ def test_data_status_says_which_webshop_catalogs_are_usable(installed_data, caps
     ) in lines
     full = [line for line in lines if line.startswith("    catalog full:")]
     assert full and "lacks items_shuffle.json, items_ins_v2.json (not downloadable" in full[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["ipr/NoSuchEnv-v0"], "unknown env id 'ipr/NoSuchEnv-v0'"),
+     (["ipr/WebShop-v0", "--option", "split"], "--option takes KEY=VALUE, got 'split'"),
+     (["ipr/WebShop-v0", "--option", "catalog=nowhere"], "cannot build ipr/WebShop-v0")],
+)  # fmt: skip
+def test_serve_refuses_a_bad_env_or_option_in_one_line(args, says, installed_data):
+    done = subprocess.run(
+        [sys.executable, "-m", "ipr_gym.cli", "serve", *args, "--port", "0"],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, IPR_GYM_DATA=str(installed_data)),
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert says in done.stderr and "Traceback" not in done.stderr

@@ -355,8 +355,10 @@ def serve(
     if env_id not in known:
         raise ValueError(f"unknown env id {env_id!r}; valid: {known}")
     config = ServerConfig(env_id, dict(options or {}), Signer(server_key(key_file)))
-    config.listing(None)  # build the default env once: bad options fail here, data loads now
-    find_text_env(config.task_env(None)).warm_up()
+    try:  # build the default env once: bad options fail here, and the data loads now
+        find_text_env(config.task_env(None)).warm_up()
+    except ServiceError as error:
+        raise ValueError(error.reason) from None
     app = make_app(config, max_sessions=max_sessions, idle_timeout_s=idle_timeout_s)
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
