@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import time
 
 import gymnasium as gym
@@ -62,7 +63,7 @@ def remote(server, env_id="ipr/WebShop-v0", **options):
 
 def test_webshop_server_passes_the_conformance_kit(webshop):
     check_conformance(remote(webshop), action_sampler=webshop_sampler,
-                      malformed=NOT_MALFORMED_IN_WEBSHOP, n_walks=4, max_length=10)  # fmt: skip
+                      malformed=NOT_MALFORMED_IN_WEBSHOP, n_walks=8)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -98,8 +99,39 @@ def test_sql_and_alfworld_servers_pass_the_conformance_kit(
     with serve(env_id, options, installed_data=installed_data) as server:
         tasks = list(ipr_gym.core.find_text_env(remote(server, env_id, **options)()).tasks)[:5]
         check_conformance(remote(server, env_id, **options), tasks=tasks,
-                          action_sampler=sampler, malformed=malformed, n_walks=3,
-                          max_length=8)  # fmt: skip
+                          action_sampler=sampler, malformed=malformed, n_walks=6)  # fmt: skip
+
+
+ENVS = [("ipr/WebShop-v0", WEBSHOP, webshop_sampler),
+        ("ipr/InterCodeSQL-v0", {"split": "all"}, sql_sampler),
+        ("ipr/ALFWorld-v0", {"split": "valid_seen"}, None)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("env_id", "options", "sampler"), ENVS, ids=["webshop", "sql", "alfworld"])
+def test_every_env_restores_a_token_in_another_server_process_as_a_replay_would(
+    env_id, options, sampler, installed_data, monkeypatch
+):
+    """Snapshots taken at random cuts of random walks on server A (tokens only: the other
+    server has never seen them) restore on server B, and B goes on as the env in process."""
+    monkeypatch.setenv("IPR_GYM_DATA", str(installed_data))
+    local = functools.partial(gym.make, env_id, **options)
+    tasks = list(ipr_gym.core.find_text_env(local()).tasks)[:20]
+    walks = random_walks(local, n_walks=4, max_length=12, seed=2, tasks=tasks,
+                         action_sampler=sampler)  # fmt: skip
+    rng = random.Random(0)
+    with (
+        serve(env_id, options, installed_data=installed_data) as a,
+        serve(env_id, options, installed_data=installed_data) as b,
+    ):
+        on_a, on_b, here = remote(a, env_id, **options)(), remote(b, env_id, **options)(), local()
+        for walk in walks:
+            cut = rng.randint(0, len(walk.actions))
+            play(on_a, walk.task, walk.actions[:cut])
+            snap = on_a.snapshot()
+            assert isinstance(snap.state, ServerToken)
+            expected = play(here, walk.task, walk.actions)
+            got = [on_b.restore(snap), *(on_b.step(x) for x in walk.actions[cut:])]
+            assert got == [(expected[cut][0], expected[cut][4]), *expected[cut + 1 :]]
 
 
 def test_a_snapshot_restores_on_another_server_process_with_the_same_key(webshop, webshop_twin):
