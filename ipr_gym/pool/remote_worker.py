@@ -35,7 +35,8 @@ class RemoteWorker:
             raise WorkerFailed(f"no env server answers: {list(servers)}")
         self.url = url
         self.envs = SlotEnvs(env_id, {**kwargs, "remote": url})
-        self._threads = futures.ThreadPoolExecutor(CONCURRENT_SLOTS)
+        self._threads = futures.ThreadPoolExecutor(1)  # the call in flight
+        self._sessions = futures.ThreadPoolExecutor(CONCURRENT_SLOTS)  # its slots, side by side
         self._future: futures.Future | None = None
         self._stopped = False
 
@@ -48,9 +49,8 @@ class RemoteWorker:
         groups = [[items[i] for i in indices] for indices in by_slot.values()]
 
         def run_all() -> list[tuple[str, Any]]:
-            # each slot's items in order, the slots side by side, on a pool of their own
-            with futures.ThreadPoolExecutor(CONCURRENT_SLOTS) as sessions:
-                done = list(sessions.map(lambda g: self.envs.run(op, g, (OSError,)), groups))
+            # each slot's items in order, the slots side by side
+            done = list(self._sessions.map(lambda g: self.envs.run(op, g, (OSError,)), groups))
             replies: list[Any] = [None] * len(items)
             for indices, group_replies in zip(by_slot.values(), done, strict=True):
                 for i, reply in zip(indices, group_replies, strict=True):
@@ -79,3 +79,4 @@ class RemoteWorker:
         self._stopped = True
         self.envs.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
+        self._sessions.shutdown(wait=False, cancel_futures=True)

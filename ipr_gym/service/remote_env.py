@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ipr_gym.core import EpisodeError, ServerToken, Snapshot, TaskId, TextEnv
-from ipr_gym.service.client import IPRClient, TokenRefusedError
+from ipr_gym.service.client import IPRClient, SessionLostError, TokenRefusedError
 from ipr_gym.service.wire import TextObservation
 
 
@@ -28,7 +28,13 @@ def post_json(url: str, body: dict[str, Any], timeout_s: float = 60.0) -> dict[s
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
-        detail = json.loads(error.read() or b"{}").get("detail", error.reason)
+        raw = error.read()
+        try:
+            detail = json.loads(raw).get("detail", error.reason)
+        except (ValueError, AttributeError):
+            detail = raw.decode("utf-8", "replace")[:300] or error.reason
+        if error.code >= 500:  # the server's fault: as a lost server (a pool fails over)
+            raise SessionLostError(f"{url}: {error.code} {detail}") from error
         raise ValueError(f"{url}: {error.code} {detail}") from error
 
 
