@@ -1,7 +1,8 @@
 """A gymnasium env whose episodes run on an env server: ``gym.make(id, remote=URL, ...)``.
 
 It keeps the contract of ``ipr_gym.core`` (same transcripts as the env in process, same
-errors, ``snapshot``/``restore``) over one OpenEnv session. Its snapshots carry the server's
+errors, ``snapshot``/``restore``) over one OpenEnv session, which it rejoins when the server
+has closed it (idle timeout). Its snapshots carry the server's
 signed token (``ServerToken``) and the task and actions: they restore on the same server (or
 one sharing its key) from the token, elsewhere (another key, a local env) by replay.
 """
@@ -55,6 +56,21 @@ class RemoteEnv(TextEnv):
             self._client = IPRClient(self.url, message_timeout_s=300.0).sync().connect()
         return self._client
 
+    def _in_episode(self, call: Any) -> Any:
+        """``call(client)`` in this episode's session; a session the server lost (idle past
+        its timeout, a restart) is rejoined once: a new session replays the episode's
+        acknowledged actions, then the call is made again."""
+        try:
+            return call(self._server())
+        except SessionLostError:
+            self.close()
+            if self._episode_task is not None:
+                client = self._server()
+                client.reset(task=self._episode_task, options=self.options)
+                for action in self._episode_actions:
+                    client.step(action)
+            return call(self._server())
+
     def _listed(self) -> dict[str, Any]:
         if self._listing is None:
             self._listing = post_json(f"{self.url}/ipr/tasks", {"options": self.options})
@@ -98,8 +114,7 @@ class RemoteEnv(TextEnv):
             raise EpisodeError("the episode has ended; call reset() or restore() first")
         if not isinstance(action, str):
             raise TypeError(f"an action is a str, got {type(action).__name__}: {action!r}")
-        result = self._server().step(action)
-        obs: TextObservation = result.observation
+        obs: TextObservation = self._in_episode(lambda c: c.step(action)).observation
         self._episode_actions.append(action)
         self._episode_done = obs.terminated or obs.truncated
         self._last(obs.text, obs.info)
@@ -117,7 +132,7 @@ class RemoteEnv(TextEnv):
     def snapshot(self) -> Snapshot:
         if self._episode_task is None:
             raise EpisodeError("snapshot() needs an episode; call reset() first")
-        state = self._server().state()
+        state = self._in_episode(lambda c: c.state())
         obs, info = self._episode_last
         return Snapshot(
             env=self.fingerprint(),

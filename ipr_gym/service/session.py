@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 from openenv.core.env_server.interfaces import Environment
+from openenv.core.env_server.types import EnvironmentMetadata
 
 import ipr_gym
 from ipr_gym.core import EpisodeError, Snapshot, find_text_env
@@ -169,6 +170,14 @@ class ServedEnv(Environment[TextAction, TextObservation, TextState]):
             done=snap.ended or self._truncated_at(snap.step),
             snapshot=self.config.mint(self._env, self._options),
             instruction=inner.instruction,
+        )
+
+    def get_metadata(self) -> EnvironmentMetadata:
+        return EnvironmentMetadata(
+            name=self.config.env_id,
+            description=f"{self.config.env_id} (ipr_gym), options {self.config.options}; "
+            "snapshot tokens in state, restore=token in reset",
+            version=ipr_gym.__version__,
         )
 
     def close(self) -> None:

@@ -256,6 +256,27 @@ def test_sessions_are_limited_and_an_idle_one_is_closed(installed_data):
             assert fresh.reset(task=1).observation.info["step"] == 0
 
 
+def test_the_gym_env_rejoins_a_session_the_server_closed_for_idleness(installed_data):
+    with serve("ipr/WebShop-v0", WEBSHOP, "--idle-timeout", "1",
+               installed_data=installed_data) as server:  # fmt: skip
+        env, here = remote(server)(), gym.make("ipr/WebShop-v0", **WEBSHOP)
+        actions = ["search[dress]", "click[< Prev]", "search[coffee]"]
+        assert play(env, 2, actions[:2]) == play(here, 2, actions[:2])
+        session = env.unwrapped._client
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the reaper has closed the session
+            time.sleep(1.5)
+            try:
+                session.state()
+            except SessionLostError:
+                break
+        else:
+            pytest.fail("the idle session was never closed")
+        assert env.step(actions[2]) == here.step(actions[2])  # in a new session
+        assert env.unwrapped._client is not session
+        assert env.restore(env.snapshot()) == here.restore(here.snapshot())
+
+
 def test_a_forged_token_cannot_restore_through_the_gym_env_either(webshop):
     env = remote(webshop)()
     env.reset(options={"task": 1})
