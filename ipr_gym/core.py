@@ -344,14 +344,7 @@ class TextEnv(gym.Env[str, str]):
         )
 
     def restore(self, snapshot: Snapshot) -> tuple[str, dict[str, Any]]:
-        if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"restore() takes a Snapshot, got {type(snapshot).__name__}")
-        if snapshot.env != self.fingerprint():
-            raise ValueError(
-                f"snapshot was taken from {snapshot.env}, which plays differently from "
-                f"this env ({self.fingerprint()})"
-            )
-        self._check_task(snapshot.task)
+        self._check_snapshot(snapshot)
         state = snapshot.state
         if (
             state is None
@@ -393,6 +386,17 @@ class TextEnv(gym.Env[str, str]):
         if progress is not None:
             info["progress"] = float(progress)
         return info
+
+    def _check_snapshot(self, snapshot: Any) -> None:
+        """A snapshot this env can restore: one of an env that plays as this one does."""
+        if not isinstance(snapshot, Snapshot):
+            raise TypeError(f"restore() takes a Snapshot, got {type(snapshot).__name__}")
+        if snapshot.env != self.fingerprint():
+            raise ValueError(
+                f"snapshot was taken from {snapshot.env}, which plays differently from "
+                f"this env ({self.fingerprint()})"
+            )
+        self._check_task(snapshot.task)
 
     def _check_task(self, task: Any) -> None:
         if self._task_ids is None:

@@ -129,30 +129,13 @@ class RemoteEnv(TextEnv):
             self._client = None
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self) -> Snapshot:
-        if self._episode_task is None:
-            raise EpisodeError("snapshot() needs an episode; call reset() first")
-        state = self._in_episode(lambda c: c.state())
-        obs, info = self._episode_last
-        return Snapshot(
-            env=self.fingerprint(),
-            task=self._episode_task,
-            actions=tuple(self._episode_actions),
-            observation=obs,
-            info=copy.deepcopy(info),
-            ended=self._episode_done,
-            state=ServerToken(state.snapshot, self.url) if state.snapshot else None,
-        )
+    def _save_state(self) -> ServerToken | None:
+        """The server's signed token of this point (``TextEnv.snapshot`` builds the rest)."""
+        token = self._in_episode(lambda c: c.state()).snapshot
+        return ServerToken(token, self.url) if token else None
 
     def restore(self, snapshot: Snapshot) -> tuple[str, dict[str, Any]]:
-        if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"restore() takes a Snapshot, got {type(snapshot).__name__}")
-        if snapshot.env != self.fingerprint():
-            raise ValueError(
-                f"snapshot was taken from {snapshot.env}, which plays differently from "
-                f"this env ({self.fingerprint()})"
-            )
-        self._check_task(snapshot.task)
+        self._check_snapshot(snapshot)
         if isinstance(snapshot.state, ServerToken):
             try:
                 result = self._server().reset(restore=snapshot.state.token)

@@ -54,9 +54,8 @@ class ServerConfig:
             raise BadRequest(f"option(s) {refused} are set by the server, not by a request")
         return {**self.options, **options}
 
-    def mint(self, env: Any, options: dict[str, Any]) -> str:
-        """A token for the env's current point; its snapshot is kept for fast restores."""
-        snap = ipr_gym.snapshot(env)
+    def mint(self, snap: Snapshot, options: dict[str, Any]) -> str:
+        """A token for the point ``snap`` records; the snapshot is kept for fast restores."""
         token = self.signer.sign(Point(self.env_id, options, snap.task, snap.actions))
         with self._lock:
             self._snapshots[token] = snap
@@ -168,7 +167,7 @@ class ServedEnv(Environment[TextAction, TextObservation, TextState]):
             task=snap.task,
             won=bool(snap.info.get("won", False)),
             done=snap.ended or self._truncated_at(snap.step),
-            snapshot=self.config.mint(self._env, self._options),
+            snapshot=self.config.mint(snap, self._options),
             instruction=inner.instruction,
         )
 
@@ -222,9 +221,9 @@ class ServedEnv(Environment[TextAction, TextObservation, TextState]):
             obs, info = ipr_gym.restore(env, snap)
         except ValueError as error:
             raise BadRequest(str(error)) from error
-        ended = ipr_gym.snapshot(env).ended
-        truncated = not ended and self._truncated_at(len(point.actions))
-        return self._observation(obs, 0.0, ended, truncated, info, start=True)
+        now = ipr_gym.snapshot(env)
+        truncated = not now.ended and self._truncated_at(len(point.actions))
+        return self._observation(obs, 0.0, now.ended, truncated, info, start=True, snap=now)
 
     def _truncated_at(self, step: int) -> bool:
         limit = _step_limit(self._env)
@@ -239,9 +238,14 @@ class ServedEnv(Environment[TextAction, TextObservation, TextState]):
         info: dict[str, Any],
         start: bool = False,
         token: bool = False,
+        snap: Snapshot | None = None,
     ) -> TextObservation:
+        """The wire form of a step's result; with a token of the point (``snap``, when the
+        caller has it already) at a start or when ``token`` asks."""
         inner = find_text_env(self._env)
         assert self._options is not None
+        if start or token:
+            snap = snap or ipr_gym.snapshot(self._env)
         return TextObservation(
             text=obs,
             reward=float(reward),
@@ -251,7 +255,7 @@ class ServedEnv(Environment[TextAction, TextObservation, TextState]):
             info=info,
             instruction=inner.instruction if start else None,
             fingerprint=inner.fingerprint() if start else None,
-            snapshot=self.config.mint(self._env, self._options) if start or token else None,
+            snapshot=self.config.mint(snap, self._options) if snap is not None else None,
         )
 
 
